@@ -166,6 +166,7 @@ type indexFile struct {
 	maxEntries int                     // file length / entrySize
 	lastEntry  [maxIndexEntrySize]byte // copy of entry entries-1; zeros when empty
 	closed     bool
+	scratch    [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
 
 	mapMu     sync.Mutex             // serialises making the mapping under concurrent lookups
 	mapping   atomic.Pointer[[]byte] // read-only view of the whole file; nil until a lookup needs it
@@ -261,7 +262,9 @@ func (ix *indexFile) appendEntry(entry []byte) error {
 	if ix.entries >= ix.maxEntries {
 		return fmt.Errorf("append to index %s with %d entries: %w", ix.path, ix.entries, ErrIndexFull)
 	}
-	if _, err := ix.file.WriteAt(entry, int64(ix.entries)*int64(ix.entrySize)); err != nil {
+	// A slice of entry itself would escape through the File interface.
+	write := ix.scratch[:copy(ix.scratch[:], entry)]
+	if _, err := ix.file.WriteAt(write, int64(ix.entries)*int64(ix.entrySize)); err != nil {
 		return storageErr("append to index "+ix.path, err)
 	}
 	copy(ix.lastEntry[:], entry)
@@ -405,73 +408,106 @@ func (ix *indexFile) unmap() {
 	}
 }
 
-// readEntry copies entry n into buf (entrySize bytes), from the mapping if
-// there is one and otherwise with ReadAt. It never makes a mapping, so that
-// opening and checking an index does not map it.
-func (ix *indexFile) readEntry(n int, buf []byte) error {
+// currentView returns the mapping if there is one, without making one.
+func (ix *indexFile) currentView() []byte {
 	if m := ix.mapping.Load(); m != nil {
-		copy(buf, (*m)[n*ix.entrySize:])
-		return nil
-	}
-	if _, err := ix.file.ReadAt(buf[:ix.entrySize], int64(n)*int64(ix.entrySize)); err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF // the file is shorter than its entries
-		}
-		return err
+		return *m
 	}
 	return nil
 }
 
+// readBuffer returns what entryBytes needs to read an entry with ReadAt when
+// there is no view: nothing when there is one, so the mapped path does not
+// allocate.
+func (ix *indexFile) readBuffer(view []byte) []byte {
+	if view != nil {
+		return nil
+	}
+	return make([]byte, ix.entrySize)
+}
+
+// entryBytes returns entry n: a slice of view when view is not nil, valid
+// until the Log's write lock is next taken; otherwise read with ReadAt into
+// buf (entrySize bytes).
+func (ix *indexFile) entryBytes(view []byte, n int, buf []byte) ([]byte, error) {
+	if view != nil {
+		return view[n*ix.entrySize : (n+1)*ix.entrySize], nil
+	}
+	if _, err := ix.file.ReadAt(buf[:ix.entrySize], int64(n)*int64(ix.entrySize)); err != nil {
+		if err == io.EOF {
+			return nil, io.ErrUnexpectedEOF // the file is shorter than its entries
+		}
+		return nil, err
+	}
+	return buf[:ix.entrySize], nil
+}
+
+// readEntry copies entry n into buf (entrySize bytes), from the mapping if
+// there is one and otherwise with ReadAt. It never makes a mapping, so that
+// opening, checking and truncating an index does not map it.
+func (ix *indexFile) readEntry(n int, buf []byte) error {
+	entry, err := ix.entryBytes(ix.currentView(), n, buf)
+	if err != nil {
+		return err
+	}
+	copy(buf, entry)
+	return nil
+}
+
 // entry returns entry n for the exported Entry methods, which panic on an
-// n out of range as slice indexing does. ok is false when the entry cannot
-// be read: the index is closed or the read failed.
-func (ix *indexFile) entry(n int, buf []byte) (ok bool) {
+// n out of range as slice indexing does, or nil when the entry cannot be
+// read: the index is closed or the read failed.
+func (ix *indexFile) entry(n int) []byte {
 	if n < 0 || n >= ix.entries {
 		panic(fmt.Sprintf("logstore: entry %d of index %s, which has %d entries", n, ix.path, ix.entries))
 	}
-	return !ix.closed && ix.readEntry(n, buf) == nil
-}
-
-// key reads field of entry n, from view when it is not nil.
-func (ix *indexFile) key(view []byte, n int, field indexField) (int64, error) {
-	if view != nil {
-		return field.read(view[n*ix.entrySize:]), nil
+	if ix.closed {
+		return nil
 	}
-	var buf [maxIndexEntrySize]byte
-	if err := ix.readEntry(n, buf[:ix.entrySize]); err != nil {
-		return 0, err
-	}
-	return field.read(buf[:]), nil
-}
-
-// lookupSlot returns the slot of the last entry whose field is <= target,
-// or -1 when there is none or the entries cannot be read. -1 is always a safe
-// answer for a lookup: the caller then scans from the start of the segment.
-// It reads through the mapping, making it if needed: this is the lookup path.
-func (ix *indexFile) lookupSlot(field indexField, target int64) int {
-	if ix.closed || ix.entries == 0 {
-		return -1
-	}
-	slot, err := ix.search(ix.view(), field, target)
+	view := ix.currentView()
+	entry, err := ix.entryBytes(view, n, ix.readBuffer(view))
 	if err != nil {
-		return -1
+		return nil
 	}
-	return slot
+	return entry
+}
+
+// lookup returns the last entry whose field is <= target, or nil when there
+// is none or the entries cannot be read. nil is always a safe answer for a
+// lookup: the caller then scans from the start of the segment. It reads
+// through the mapping, making it if needed: this is the lookup path, and it
+// does not allocate when the index is mapped.
+func (ix *indexFile) lookup(field indexField, target int64) []byte {
+	if ix.closed || ix.entries == 0 {
+		return nil
+	}
+	view := ix.view()
+	buf := ix.readBuffer(view)
+	slot, err := ix.search(view, buf, field, target)
+	if err != nil || slot < 0 {
+		return nil
+	}
+	entry, err := ix.entryBytes(view, slot, buf)
+	if err != nil {
+		return nil
+	}
+	return entry
 }
 
 // search returns the slot of the last entry whose field is <= target, or -1,
 // assuming the field does not decrease from one entry to the next. On a
 // corrupt index whose fields are not sorted it returns some slot in range,
-// and never panics. It reads through view, or with ReadAt when view is nil.
-func (ix *indexFile) search(view []byte, field indexField, target int64) (int, error) {
+// and never panics. It reads through view, or with ReadAt into buf when view
+// is nil.
+func (ix *indexFile) search(view, buf []byte, field indexField, target int64) (int, error) {
 	// Find the first slot in [lo, hi) whose field is above target.
 	lo, hi := 0, ix.entries
 	if warm := ix.entries - warmSectionBytes/ix.entrySize; warm > 0 {
-		k, err := ix.key(view, warm, field)
+		entry, err := ix.entryBytes(view, warm, buf)
 		if err != nil {
 			return -1, err
 		}
-		if k <= target {
+		if field.read(entry) <= target {
 			lo = warm + 1
 		} else {
 			hi = warm
@@ -479,11 +515,11 @@ func (ix *indexFile) search(view []byte, field indexField, target int64) (int, e
 	}
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		k, err := ix.key(view, mid, field)
+		entry, err := ix.entryBytes(view, mid, buf)
 		if err != nil {
 			return -1, err
 		}
-		if k <= target {
+		if field.read(entry) <= target {
 			lo = mid + 1
 		} else {
 			hi = mid
@@ -504,11 +540,8 @@ func (ix *indexFile) truncateToOffset(field indexField, offset int64) error {
 	if offset <= ix.baseOffset {
 		return ix.truncateToEntries(0)
 	}
-	var view []byte
-	if m := ix.mapping.Load(); m != nil {
-		view = *m
-	}
-	slot, err := ix.search(view, field, offset-ix.baseOffset-1)
+	view := ix.currentView()
+	slot, err := ix.search(view, ix.readBuffer(view), field, offset-ix.baseOffset-1)
 	if err != nil {
 		return storageErr("read index "+ix.path, err)
 	}

@@ -89,22 +89,22 @@ func (ix *OffsetIndex) Lookup(target int64) OffsetPosition {
 	}
 	// Relative offsets compare as int64, so a target far above the base
 	// does not overflow.
-	slot := ix.lookupSlot(offsetIndexRelativeOffset, target-ix.baseOffset)
-	if slot < 0 {
+	entry := ix.lookup(offsetIndexRelativeOffset, target-ix.baseOffset)
+	if entry == nil {
 		return OffsetPosition{Offset: ix.baseOffset}
 	}
-	return ix.Entry(slot)
+	return ix.decode(entry)
 }
 
 // Entry returns entry n, counting from 0; it panics if n is not below
 // Entries(). If the entry cannot be read (the index is closed, or a read
 // failed) it returns {BaseOffset, 0}.
 func (ix *OffsetIndex) Entry(n int) OffsetPosition {
-	var entry [offsetIndexEntrySize]byte
-	if !ix.entry(n, entry[:]) {
+	entry := ix.entry(n)
+	if entry == nil {
 		return OffsetPosition{Offset: ix.baseOffset}
 	}
-	return ix.decode(entry[:])
+	return ix.decode(entry)
 }
 
 func (ix *OffsetIndex) decode(entry []byte) OffsetPosition {

@@ -103,22 +103,22 @@ func (ix *TimeIndex) MaybeAppend(timestamp, offset int64, skipFullCheck bool) er
 // entries cannot be read it also answers {NoTimestamp, BaseOffset}, from
 // which a scan is always correct. The first lookup maps the file.
 func (ix *TimeIndex) Lookup(target int64) TimestampOffset {
-	slot := ix.lookupSlot(timeIndexTimestamp, target)
-	if slot < 0 {
+	entry := ix.lookup(timeIndexTimestamp, target)
+	if entry == nil {
 		return TimestampOffset{Timestamp: NoTimestamp, Offset: ix.baseOffset}
 	}
-	return ix.Entry(slot)
+	return ix.decode(entry)
 }
 
 // Entry returns entry n, counting from 0; it panics if n is not below
 // Entries(). If the entry cannot be read (the index is closed, or a read
 // failed) it returns {NoTimestamp, BaseOffset}.
 func (ix *TimeIndex) Entry(n int) TimestampOffset {
-	var entry [timeIndexEntrySize]byte
-	if !ix.entry(n, entry[:]) {
+	entry := ix.entry(n)
+	if entry == nil {
 		return TimestampOffset{Timestamp: NoTimestamp, Offset: ix.baseOffset}
 	}
-	return ix.decode(entry[:])
+	return ix.decode(entry)
 }
 
 func (ix *TimeIndex) decode(entry []byte) TimestampOffset {
