@@ -3,10 +3,13 @@ module github.com/gregor-broker/gregor
 go 1.26.0
 
 require (
-	github.com/klauspost/compress v1.18.2 // indirect
-	github.com/pierrec/lz4/v4 v4.1.33 // indirect
-	github.com/sirupsen/logrus v1.10.2 // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
+	github.com/klauspost/compress v1.18.2
+	github.com/pierrec/lz4/v4 v4.1.33
+	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/sys v0.49.0
+)
+
+require (
+	github.com/twmb/franz-go/pkg/kmsg v1.15.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -33,6 +33,8 @@ func run(args []string) int {
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0
+	case "dump-log":
+		return runDumpLog(args[1:], os.Stdout, os.Stderr)
 	}
 	fmt.Fprintf(os.Stderr, "gregor: unknown command %q\n\n%s", args[0], usage)
 	return 2

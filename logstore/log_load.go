@@ -1,0 +1,292 @@
+package logstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Options opens a Log.
+type Options struct {
+	// Dir is the partition folder, <log.dir>/<topic>-<partition>.
+	Dir            string
+	TopicPartition TopicPartition
+	Config         LogConfig
+	// FS defaults to OSFS.
+	FS FS
+	// RecoveryPoint is the offset below which the log was known fsynced,
+	// from recovery-point-offset-checkpoint.
+	RecoveryPoint int64
+	// LogStartOffset is from log-start-offset-checkpoint (0 when unknown).
+	LogStartOffset int64
+	// HighWatermark is from replication-offset-checkpoint (0 when unknown).
+	HighWatermark int64
+	// CleanShutdown is true when the log directory holds the
+	// .kafka_cleanshutdown marker: then only damaged indexes are rebuilt.
+	// Otherwise every segment from the one holding RecoveryPoint on is
+	// re-validated.
+	CleanShutdown bool
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Logger defaults to a logger that discards.
+	Logger *logrus.Entry
+	// OnRoll, when set, is called (under the log's lock; it must not block
+	// or call back into the log) after a new segment is rolled, so that the
+	// owner can fsync the old one in the background.
+	OnRoll func(*Log)
+}
+
+// Open loads a partition's log from its folder, creating the folder when it
+// does not exist, and recovers it after an unclean shutdown:
+//
+//   - leftovers of interrupted operations (*.deleted, *.tmp, *.cleaned,
+//     *.swap) and indexes without a .log are removed;
+//   - a segment whose index is missing, of the wrong size or fails its
+//     sanity check gets both indexes rebuilt from the log;
+//   - after an unclean shutdown, every segment from the one holding the
+//     recovery point on is re-read batch by batch (length, magic, CRC); the
+//     first torn or corrupt batch and everything after it, later segments
+//     included, are truncated away;
+//   - producer state is loaded from the latest snapshot and rolled forward
+//     by replaying the batches after it.
+//
+// A folder that cannot be read fails with an error wrapping ErrStorage;
+// nothing here panics on the contents of the disk.
+func Open(opts Options) (*Log, error) {
+	if opts.FS == nil {
+		opts.FS = OSFS{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = nopLogger()
+	}
+	cfg := opts.Config
+	if cfg.MaxIndexSize < 12 || cfg.SegmentBytes <= 0 || cfg.IndexIntervalBytes < 0 {
+		return nil, fmt.Errorf("logstore: invalid log config for %s: segment.bytes=%d segment.index.bytes=%d index.interval.bytes=%d",
+			opts.TopicPartition, cfg.SegmentBytes, cfg.MaxIndexSize, cfg.IndexIntervalBytes)
+	}
+	l := &Log{
+		dir:    opts.Dir,
+		tp:     opts.TopicPartition,
+		fs:     opts.FS,
+		now:    opts.Now,
+		onRoll: opts.OnRoll,
+		log: opts.Logger.WithFields(logrus.Fields{
+			"topic": opts.TopicPartition.Topic, "partition": opts.TopicPartition.Partition,
+		}),
+	}
+	l.config.Store(&cfg)
+	l.producers = NewProducerStateManager(opts.FS, opts.Dir, cfg.ProducerIDExpiration)
+	now := opts.Now()
+	l.lastFlush = now
+	if err := l.load(opts, now); err != nil {
+		for _, s := range l.segments {
+			s.close()
+		}
+		return nil, fmt.Errorf("load log %s: %w", opts.TopicPartition, err)
+	}
+	return l, nil
+}
+
+func (l *Log) load(opts Options, now time.Time) error {
+	if err := l.fs.MkdirAll(l.dir, 0o755); err != nil {
+		return storageErr("create log folder", err)
+	}
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return storageErr("read log folder", err)
+	}
+	cfg := l.config.Load()
+	bases, err := l.cleanFolder(entries)
+	if err != nil {
+		return err
+	}
+
+	needsRecovery := make([]bool, len(bases))
+	for i, base := range bases {
+		seg, damagedIndex, err := openSegment(l.fs, l.dir, base, cfg, now)
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, seg)
+		needsRecovery[i] = damagedIndex
+		if damagedIndex {
+			l.log.WithField("offset", base).Warn("segment index missing or corrupt; rebuilding it")
+		}
+	}
+	if !opts.CleanShutdown && len(l.segments) > 0 {
+		for i := l.floorSegmentLocked(opts.RecoveryPoint); i < len(needsRecovery); i++ {
+			needsRecovery[i] = true
+		}
+	}
+	recovered, err := l.recoverSegments(needsRecovery)
+	if err != nil {
+		return err
+	}
+
+	if len(l.segments) == 0 {
+		seg, err := createSegment(l.fs, l.dir, max(opts.LogStartOffset, 0), cfg, now)
+		if err != nil {
+			return err
+		}
+		l.segments = []*Segment{seg}
+	}
+	for i, seg := range l.segments[:len(l.segments)-1] {
+		if i < len(needsRecovery) && needsRecovery[i] {
+			if err := seg.onBecomeInactive(); err != nil {
+				return err
+			}
+		}
+	}
+	active := l.activeLocked()
+	if err := active.makeAppendable(cfg.MaxIndexSize); err != nil {
+		return err
+	}
+	leo := active.nextOffset
+	l.logEndOffset.Store(leo)
+	l.logStartOffset = min(max(opts.LogStartOffset, l.segments[0].baseOffset), leo)
+	l.highWatermark.Store(min(max(opts.HighWatermark, l.logStartOffset), leo))
+	l.recoveryPoint = min(opts.RecoveryPoint, leo)
+	if opts.CleanShutdown {
+		l.recoveryPoint = leo
+	}
+	if recovered {
+		// What recovery kept was read back from the files, but may sit only
+		// in the page cache if just the process died: make it durable
+		// before the recovery point moves past it.
+		for _, seg := range l.segments[l.floorSegmentLocked(l.recoveryPoint):] {
+			if err := seg.flush(); err != nil {
+				return err
+			}
+		}
+		l.recoveryPoint = leo
+	}
+	if err := l.rebuildProducerStateLocked(now); err != nil {
+		return err
+	}
+	l.log.WithFields(logrus.Fields{
+		"log_start_offset": l.logStartOffset, "log_end_offset": leo, "segments": len(l.segments),
+	}).Debug("loaded log")
+	return nil
+}
+
+// cleanFolder removes leftovers of interrupted operations and returns the
+// base offsets of the segments, sorted.
+func (l *Log) cleanFolder(entries []fs.DirEntry) ([]int64, error) {
+	var bases []int64
+	logs := map[int64]bool{}
+	var indexes []string
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(name, DeletedFileSuffix), strings.HasSuffix(name, ".tmp"),
+			strings.HasSuffix(name, ".cleaned"), strings.HasSuffix(name, ".swap"):
+			// TODO(issue 5): a *.swap file is a finished compaction swap that
+			// must be completed, not removed, once the cleaner exists.
+			if err := l.fs.Remove(l.dir + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, storageErr("remove leftover file", err)
+			}
+		case strings.HasSuffix(name, LogFileSuffix):
+			if base, ok := parseSegmentBase(name, LogFileSuffix); ok {
+				bases = append(bases, base)
+				logs[base] = true
+			}
+		case strings.HasSuffix(name, IndexFileSuffix), strings.HasSuffix(name, TimeIndexFileSuffix):
+			indexes = append(indexes, name)
+		}
+	}
+	for _, name := range indexes {
+		base, ok := parseSegmentBase(name, IndexFileSuffix)
+		if !ok {
+			base, ok = parseSegmentBase(name, TimeIndexFileSuffix)
+		}
+		if ok && !logs[base] {
+			if err := l.fs.Remove(l.dir + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, storageErr("remove orphan index", err)
+			}
+		}
+	}
+	sort.Slice(bases, func(i, j int) bool { return bases[i] < bases[j] })
+	return bases, nil
+}
+
+// recoverSegments re-validates the segments marked in need. Once one had to
+// be truncated, every later segment is deleted: what follows a hole cannot
+// be served. It reports whether any segment was recovered.
+func (l *Log) recoverSegments(need []bool) (bool, error) {
+	recovered := false
+	for i := 0; i < len(l.segments); i++ {
+		if !need[i] {
+			continue
+		}
+		seg := l.segments[i]
+		recovered = true
+		truncated, err := seg.recover(nil)
+		if err != nil {
+			return recovered, err
+		}
+		if truncated == 0 {
+			continue
+		}
+		l.log.WithFields(logrus.Fields{"offset": seg.baseOffset, "bytes": truncated}).
+			Warn("truncated corrupt or torn tail of segment during recovery")
+		for _, later := range l.segments[i+1:] {
+			l.log.WithField("offset", later.baseOffset).Warn("deleting segment after a corrupt one")
+			if err := later.deleteFiles(); err != nil {
+				return recovered, err
+			}
+		}
+		l.segments = l.segments[:i+1]
+		break
+	}
+	// Segments emptied by recovery after the first are dropped, so that the
+	// active segment is the last one holding data.
+	for len(l.segments) > 1 && l.activeLocked().size == 0 && l.activeLocked().baseOffset < l.segments[len(l.segments)-2].nextOffset {
+		if err := l.activeLocked().deleteFiles(); err != nil {
+			return recovered, err
+		}
+		l.segments = l.segments[:len(l.segments)-1]
+	}
+	return recovered, nil
+}
+
+// rebuildProducerStateLocked reloads producer state from the latest snapshot
+// at or below the log end offset and replays the batches after it.
+func (l *Log) rebuildProducerStateLocked(now time.Time) error {
+	leo := l.logEndOffset.Load()
+	if err := l.producers.TruncateAndReload(l.logStartOffset, leo, now); err != nil {
+		return err
+	}
+	from := l.producers.MapEndOffset()
+	for i := l.floorSegmentLocked(from); i < len(l.segments) && from < leo; i++ {
+		seg := l.segments[i]
+		if seg.nextOffset <= from {
+			continue
+		}
+		start, err := seg.positionOf(from)
+		if err != nil {
+			return err
+		}
+		err = seg.scanHeaders(start, func(_ int64, h BatchHeader) bool {
+			if h.HasProducerID() && h.LastOffset() >= from {
+				l.producers.Update(h, AppendOriginReplication)
+			}
+			return true
+		})
+		if err != nil {
+			return err
+		}
+	}
+	l.producers.UpdateMapEndOffset(leo)
+	return nil
+}
