@@ -366,6 +366,17 @@ func TestRetention(t *testing.T) {
 		if _, err := tl.Read(0, 100, -1, false); !errors.Is(err, ErrOffsetOutOfRange) {
 			t.Fatalf("read below the new log start: %v", err)
 		}
+		// Deleted segments wait as *.deleted for file.delete.delay.ms (zero
+		// here), then their files go.
+		if deleted, _ := filepath.Glob(filepath.Join(tl.dir, "*"+DeletedFileSuffix)); len(deleted) == 0 {
+			t.Fatal("deleted segments were not renamed to *.deleted")
+		}
+		if err := tl.DeletePendingSegments(); err != nil {
+			t.Fatal(err)
+		}
+		if deleted, _ := filepath.Glob(filepath.Join(tl.dir, "*"+DeletedFileSuffix)); len(deleted) != 0 {
+			t.Fatalf("files left after their delete delay: %v", deleted)
+		}
 	})
 	t.Run("by size", func(t *testing.T) {
 		cfg := smallLogConfig()
