@@ -418,3 +418,15 @@ func xxh32(b []byte) uint32 {
 	h ^= h >> 16
 	return h
 }
+
+type stuckReader struct{}
+
+func (stuckReader) Read([]byte) (int, error) { return 0, nil }
+
+// TestReadLimitStuckReader: a codec that stops making progress without an
+// error ends the read instead of spinning forever.
+func TestReadLimitStuckReader(t *testing.T) {
+	if _, err := readLimit(nil, stuckReader{}, 1<<20, 0, 10); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("err = %v, want io.ErrNoProgress", err)
+	}
+}

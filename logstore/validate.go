@@ -141,7 +141,8 @@ const maxPooledBuf = 1 << 20
 // always number them so. The producer epoch check and the transactional
 // check are Gregor's own; Kafka catches those cases later, or not at all.
 //
-// Errors from records name the record (index and offset delta). A record
+// ValidateBatch is safe for concurrent use. Errors from records name the
+// record (index and offset delta). A record
 // that does not decode behind a valid CRC matches ErrCorrupt (CORRUPT_MESSAGE),
 // as errors.go specifies; Kafka 2.8 answers INVALID_RECORD for those.
 func ValidateBatch(batch []byte, opts ValidateOptions) (BatchInfo, error) {
