@@ -232,7 +232,7 @@ func readLimit(dst []byte, r io.Reader, maxBytes, sizeHint, srcLen int) ([]byte,
 		sizeHint = min(4*srcLen+4<<10, limit)
 	}
 	dst = slices.Grow(dst, min(sizeHint, maxBytes+1))
-	for {
+	for stalls := 0; ; {
 		if len(dst) == cap(dst) {
 			dst = append(dst, 0)[:len(dst)] // let append pick the growth
 		}
@@ -242,6 +242,15 @@ func readLimit(dst []byte, r io.Reader, maxBytes, sizeHint, srcLen int) ([]byte,
 		}
 		n, err := r.Read(dst[len(dst) : len(dst)+room])
 		dst = dst[:len(dst)+n]
+		if n == 0 && err == nil {
+			// io.Reader allows this but discourages it; never spin on a
+			// codec that stops making progress.
+			if stalls++; stalls == 100 {
+				return dst, io.ErrNoProgress
+			}
+			continue
+		}
+		stalls = 0
 		if len(dst)-start > maxBytes {
 			return dst, errTooLarge
 		}

@@ -351,3 +351,82 @@ func TestCompressionConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestDecompressHandMadeLZ4Frame decodes an LZ4 frame built here byte by
+// byte as KafkaLZ4BlockOutputStream lays it out (FLG 0x60: version 1,
+// independent blocks, no checksums; BD 0x40: 64 KiB blocks), with stored
+// (uncompressed) blocks, which Java writes when a block does not shrink.
+// It checks our reader against the frame format rather than against the
+// writer of the same library.
+func TestDecompressHandMadeLZ4Frame(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 15000) // 150,000 bytes: three blocks
+	frame := func(hc byte) []byte {
+		b := []byte{0x04, 0x22, 0x4d, 0x18, 0x60, 0x40, hc}
+		for rest := data; len(rest) > 0; {
+			n := min(len(rest), 64<<10)
+			b = binary.LittleEndian.AppendUint32(b, uint32(n)|0x80000000) // high bit: stored
+			b = append(b, rest[:n]...)
+			rest = rest[n:]
+		}
+		return binary.LittleEndian.AppendUint32(b, 0) // end mark
+	}
+	if got := xxh32(nil); got != 0x02cc5d05 { // the specification's test vector
+		t.Fatalf("xxh32(\"\") = %#x", got)
+	}
+	hc := byte(xxh32([]byte{0x60, 0x40}) >> 8)
+	out, err := Decompress(CompressionLZ4, frame(hc))
+	if err != nil {
+		t.Fatalf("Decompress: %v", err)
+	}
+	if !bytes.Equal(out, data) {
+		t.Fatalf("got %d bytes, want %d", len(out), len(data))
+	}
+	if _, err := Decompress(CompressionLZ4, frame(hc+1)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("wrong header checksum: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// xxh32 is XXH32 with seed 0, written from the xxHash specification, for
+// the LZ4 frame header checksum.
+func xxh32(b []byte) uint32 {
+	var p1, p2, p3, p4, p5 uint32 = 2654435761, 2246822519, 3266489917, 668265263, 374761393
+	rotl := func(x uint32, r uint) uint32 { return x<<r | x>>(32-r) }
+	n := uint32(len(b))
+	var h uint32
+	if len(b) >= 16 {
+		v := [4]uint32{p1 + p2, p2, 0, -p1}
+		for ; len(b) >= 16; b = b[16:] {
+			for i := range v {
+				v[i] = rotl(v[i]+binary.LittleEndian.Uint32(b[4*i:])*p2, 13) * p1
+			}
+		}
+		h = rotl(v[0], 1) + rotl(v[1], 7) + rotl(v[2], 12) + rotl(v[3], 18)
+	} else {
+		h = p5
+	}
+	h += n
+	for ; len(b) >= 4; b = b[4:] {
+		h = rotl(h+binary.LittleEndian.Uint32(b)*p3, 17) * p4
+	}
+	for _, c := range b {
+		h = rotl(h+uint32(c)*p5, 11) * p1
+	}
+	h ^= h >> 15
+	h *= p2
+	h ^= h >> 13
+	h *= p3
+	h ^= h >> 16
+	return h
+}
+
+type stuckReader struct{}
+
+func (stuckReader) Read([]byte) (int, error) { return 0, nil }
+
+// TestReadLimitStuckReader: a codec that stops making progress without an
+// error ends the read instead of spinning forever.
+func TestReadLimitStuckReader(t *testing.T) {
+	if _, err := readLimit(nil, stuckReader{}, 1<<20, 0, 10); !errors.Is(err, io.ErrNoProgress) {
+		t.Fatalf("err = %v, want io.ErrNoProgress", err)
+	}
+}

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync"
 	"time"
@@ -126,17 +127,22 @@ const maxPooledBuf = 1 << 20
 //   - for CreateTime topics with a MaxTimestampDifference, every record
 //     timestamp other than NoTimestamp is within it of Now:
 //     ErrInvalidTimestamp
-//   - for CreateTime topics, the header's max timestamp equals the
-//     records' largest: ErrInvalidTimestamp
+//
+// The header's max timestamp is not checked: Kafka's broker always
+// overwrites it with the records' largest, and clients rely on that (sarama
+// before 1.45 sends -1). For a CreateTime topic the appender must do the
+// same, with SetMaxTimestamp(batch, info.MaxTimestamp), which costs nothing
+// when the producer got it right. For LogAppendTime it calls
+// SetLogAppendTime instead.
 //
 // Where Gregor is stricter than Kafka, it is because it never re-encodes:
-// Kafka 2.8 rewrites a compressed batch whose offset deltas are not 0..n-1
-// and overwrites a wrong max timestamp in place; Gregor rejects both
-// instead. Kafka clients (Java, librdkafka, sarama, franz-go) always write
-// them correctly. The producer epoch check and the transactional check are
-// Gregor's own; Kafka catches those cases later, or not at all.
+// Kafka 2.8 rewrites a compressed batch whose offset deltas are not 0..n-1,
+// Gregor rejects it; Kafka clients (Java, librdkafka, sarama, franz-go)
+// always number them so. The producer epoch check and the transactional
+// check are Gregor's own; Kafka catches those cases later, or not at all.
 //
-// Errors from records name the record (index and offset delta). A record
+// ValidateBatch is safe for concurrent use. Errors from records name the
+// record (index and offset delta). A record
 // that does not decode behind a valid CRC matches ErrCorrupt (CORRUPT_MESSAGE),
 // as errors.go specifies; Kafka 2.8 answers INVALID_RECORD for those.
 func ValidateBatch(batch []byte, opts ValidateOptions) (BatchInfo, error) {
@@ -227,12 +233,20 @@ func ValidateBatch(batch []byte, opts ValidateOptions) (BatchInfo, error) {
 			info.OffsetDeltaOfMaxTimestamp = rec.OffsetDelta
 		}
 	}
-	if opts.TimestampType == CreateTime && h.MaxTimestamp != info.MaxTimestamp {
-		return info, fmt.Errorf("logstore: batch max timestamp is %d, but its records' largest timestamp is %d: %w",
-			h.MaxTimestamp, info.MaxTimestamp, ErrInvalidTimestamp)
-	}
 	info.RecordCount = h.RecordCount
 	return info, nil
+}
+
+// SetMaxTimestamp writes ts as a batch's max timestamp and recomputes the
+// CRC, unless the batch already holds it. The produce path calls it on a
+// validated CreateTime batch with BatchInfo.MaxTimestamp, as Kafka's
+// LogValidator calls setMaxTimestamp: some clients leave the field at -1.
+func SetMaxTimestamp(batch []byte, ts int64) {
+	if int64(binary.BigEndian.Uint64(batch[offsetMaxTimestamp:])) == ts {
+		return
+	}
+	binary.BigEndian.PutUint64(batch[offsetMaxTimestamp:], uint64(ts))
+	binary.BigEndian.PutUint32(batch[offsetCRC:], ComputeCRC(batch))
 }
 
 // validateBatchFields checks the header fields LogValidator.validateBatch

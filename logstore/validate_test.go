@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -124,9 +125,6 @@ func TestValidateBatch(t *testing.T) {
 		{name: "valid records without timestamps skip the difference check",
 			b:    build(func(o *BuildOptions) { o.BaseTimestamp = NoTimestamp }, []Record{{}, {}}),
 			opts: func(o *ValidateOptions) { o.MaxTimestampDifference = time.Second }},
-		{name: "valid wrong max timestamp on a LogAppendTime topic",
-			b:    edit(good, setU64(offsetMaxTimestamp, 1)),
-			opts: func(o *ValidateOptions) { o.TimestampType = LogAppendTime }},
 		{name: "valid old timestamp on a LogAppendTime topic", b: good,
 			opts: func(o *ValidateOptions) {
 				o.TimestampType, o.MaxTimestampDifference, o.Now = LogAppendTime, time.Millisecond, now.Add(time.Hour)
@@ -162,7 +160,8 @@ func TestValidateBatch(t *testing.T) {
 		{name: "timestamp too new",
 			b:    build(nil, []Record{{}, {TimestampDelta: 3600_001}}),
 			opts: func(o *ValidateOptions) { o.MaxTimestampDifference = time.Hour }, want: ErrInvalidTimestamp, msg: "record 1 (offset delta 1) has timestamp"},
-		{name: "max timestamp differs from the records'", b: edit(good, setU64(offsetMaxTimestamp, uint64(nowMs+19))), want: ErrInvalidTimestamp, msg: "largest timestamp is"},
+		{name: "valid max timestamp -1, as sarama before 1.45 sends", b: edit(good, setU64(offsetMaxTimestamp, neg(NoTimestamp)))},
+		{name: "valid max timestamp below the records'", b: edit(good, setU64(offsetMaxTimestamp, uint64(nowMs+19)))},
 		{name: "decompresses past MaxDecompressedBytes",
 			b:    build(func(o *BuildOptions) { o.Compression = CompressionZstd }, zeros),
 			opts: func(o *ValidateOptions) { o.MaxDecompressedBytes = 64 << 10 }, want: ErrRecordTooLarge},
@@ -196,6 +195,35 @@ func TestValidateBatch(t *testing.T) {
 				t.Fatalf("err = %v, want it to say %q", err, tt.msg)
 			}
 		})
+	}
+}
+
+// TestSetMaxTimestamp is the produce path for a batch whose max timestamp
+// the client left unset: validate, then stamp the records' max.
+func TestSetMaxTimestamp(t *testing.T) {
+	opts := NewBuildOptions()
+	opts.BaseTimestamp = 5000
+	b := mustBuild(t, opts, []Record{{TimestampDelta: 3}, {TimestampDelta: 8}})
+	want := append([]byte{}, b...)
+	binary.BigEndian.PutUint64(b[offsetMaxTimestamp:], math.MaxUint64) // -1
+	recrc(b)
+	info, err := ValidateBatch(b, ValidateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Header.MaxTimestamp != NoTimestamp || info.MaxTimestamp != 5008 {
+		t.Fatalf("info %+v", info)
+	}
+	SetMaxTimestamp(b, info.MaxTimestamp)
+	if !bytes.Equal(b, want) {
+		t.Fatal("stamped batch differs from one built with the right max timestamp")
+	}
+	if _, err := CheckBatch(b); err != nil {
+		t.Fatal(err)
+	}
+	SetMaxTimestamp(b, 5008) // already right: a no-op
+	if !bytes.Equal(b, want) {
+		t.Fatal("no-op SetMaxTimestamp changed the batch")
 	}
 }
 
