@@ -136,7 +136,7 @@ func fuzzIndexFile(t *testing.T, kind indexKind, data []byte, baseOffset, target
 func appendFuzzEntry(ix testIndex, target int64) error {
 	switch ix := ix.(type) {
 	case *OffsetIndex:
-		return ix.Append(target, 0)
+		return ix.Append(target, math.MaxInt32)
 	case *TimeIndex:
 		return ix.MaybeAppend(ix.LastEntry().Timestamp+1, target, false)
 	}

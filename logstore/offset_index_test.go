@@ -666,14 +666,19 @@ func TestOffsetIndexLookup(t *testing.T) {
 
 func TestOffsetIndexAppendRejects(t *testing.T) {
 	const base = 1000
+	// The index holds offsets base and base+20 at positions 0 and 200.
 	tests := []struct {
-		name   string
-		offset int64
+		name     string
+		offset   int64
+		position int32
 	}{
-		{"the last offset again", base + 20},
-		{"below the last offset", base + 15},
-		{"below the base offset", base - 1},
-		{"beyond a 32-bit relative offset", base + math.MaxInt32 + 1},
+		{"the last offset again", base + 20, 1000},
+		{"below the last offset", base + 15, 1000},
+		{"below the base offset", base - 1, 1000},
+		{"beyond a 32-bit relative offset", base + math.MaxInt32 + 1, 1000},
+		{"the last position again", base + 30, 200},
+		{"below the last position", base + 30, 100},
+		{"negative position", base + 30, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -687,10 +692,10 @@ func TestOffsetIndexAppendRejects(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err = ix.Append(tt.offset, 1000)
+			err = ix.Append(tt.offset, tt.position)
 			var appendErr *IndexAppendError
 			if !errors.As(err, &appendErr) || errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Append(%d) = %v, want an *IndexAppendError not matching ErrCorrupt", tt.offset, err)
+				t.Fatalf("Append(%d, %d) = %v, want an *IndexAppendError not matching ErrCorrupt", tt.offset, tt.position, err)
 			}
 			if ix.Entries() != 2 || ix.LastOffset() != base+20 {
 				t.Fatalf("rejected append changed the index: %d entries, last offset %d", ix.Entries(), ix.LastOffset())
