@@ -35,8 +35,8 @@ package logstore
 // Kafka writes index entries through a writable shared mapping. We do not:
 // a store into a shared mapping of a sparse file must allocate a block in
 // the page fault, and when the disk is full the kernel answers the fault
-// with SIGBUS. A Go program cannot recover from that signal in a goroutine
-// it does not expect it in, so a full disk would crash the whole broker
+// with SIGBUS. The Go runtime makes that a fatal error (unless the goroutine
+// set debug.SetPanicOnFault), so a full disk would crash the whole broker
 // instead of taking one log directory offline. File.WriteAt (pwrite) hits
 // the same condition as an ordinary ENOSPC error, which we wrap with
 // storageErr so that it matches ErrStorage and the log goes offline cleanly.
@@ -47,10 +47,11 @@ package logstore
 // Lookups read through a PROT_READ, MAP_SHARED mapping of the whole file.
 // Linux has a unified page cache, so an entry written with pwrite is visible
 // through the mapping at once, with no msync. Reading a hole of the sparse
-// file through the mapping yields zeros and never faults, and the mapping
-// never extends past the end of the file (every shrink unmaps first), so the
-// only way a lookup can fault is a read error from the disk itself on a page
-// that is no longer cached; we accept that residual risk as Kafka does.
+// file through the mapping yields zeros, never SIGBUS, and the mapping never
+// extends past the end of the file (every shrink unmaps first). A lookup can
+// still crash the broker in two ways, the risk every mmap reader takes,
+// Kafka included: a read error from the disk on a page no longer cached, or
+// another process truncating the file under us.
 //
 // The mapping is made lazily, on the first lookup, and dropped on Close,
 // Resize and TrimToValidSize (the next lookup maps the new size). A broker
