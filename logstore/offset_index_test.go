@@ -817,15 +817,22 @@ func TestOffsetIndexSanityCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ix, err := OpenOffsetIndex(OSFS{}, writeOffsetIndexFile(t, tt.entries), base, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ix.Close()
-			err = ix.SanityCheck()
-			if tt.wantCorrupt != errors.Is(err, ErrCorrupt) || (!tt.wantCorrupt && err != nil) {
-				t.Fatalf("SanityCheck() = %v, want corrupt %v", err, tt.wantCorrupt)
-			}
+			checkSanityCheck(t, indexKinds[0], writeOffsetIndexFile(t, tt.entries), base, tt.wantCorrupt)
 		})
+	}
+}
+
+// checkSanityCheck opens the index file at path and checks that SanityCheck
+// fails, with ErrCorrupt, exactly when wantCorrupt.
+func checkSanityCheck(t *testing.T, kind indexKind, path string, baseOffset int64, wantCorrupt bool) {
+	t.Helper()
+	ix, err := kind.open(OSFS{}, path, baseOffset, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	err = ix.SanityCheck()
+	if wantCorrupt != errors.Is(err, ErrCorrupt) || (!wantCorrupt && err != nil) {
+		t.Fatalf("SanityCheck() = %v, want corrupt %v", err, wantCorrupt)
 	}
 }
