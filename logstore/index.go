@@ -167,7 +167,10 @@ type indexFile struct {
 	maxEntries int                     // file length / entrySize
 	lastEntry  [maxIndexEntrySize]byte // copy of entry entries-1; zeros when empty
 	closed     bool
-	scratch    [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
+	// maxIndexSize is the size Reset preallocates the file to: the one
+	// given to open, or to the last Resize. TrimToValidSize leaves it.
+	maxIndexSize int
+	scratch      [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
 
 	mapMu     sync.Mutex             // serialises making the mapping under concurrent lookups
 	mapping   atomic.Pointer[[]byte] // read-only view of the whole file; nil until a lookup needs it
@@ -180,6 +183,7 @@ type indexFile struct {
 // (see Resize).
 func (ix *indexFile) open(fsys FS, path string, baseOffset int64, maxIndexSize, entrySize int) error {
 	ix.fsys, ix.path, ix.baseOffset, ix.entrySize = fsys, path, baseOffset, entrySize
+	ix.maxIndexSize = maxIndexSize
 	if baseOffset < 0 {
 		return fmt.Errorf("logstore: open index %s: negative base offset %d", path, baseOffset)
 	}
@@ -293,20 +297,37 @@ func (ix *indexFile) truncateToEntries(n int) error {
 	return nil
 }
 
-// Reset removes every entry. The file keeps its length, so the index stays
-// appendable up to MaxEntries.
-func (ix *indexFile) Reset() error { return ix.truncateToEntries(0) }
+// Reset removes every entry and, as in Kafka, resizes the file to the
+// maxIndexSize given to open or to the last Resize, so that an index being
+// rebuilt from its segment has room even if it had been trimmed.
+func (ix *indexFile) Reset() error {
+	if err := ix.truncateToEntries(0); err != nil {
+		return err
+	}
+	if ix.maxIndexSize < ix.entrySize {
+		return nil // opened without a usable size: keep the file as it is
+	}
+	return ix.resize(ix.maxIndexSize)
+}
 
 // TrimToValidSize truncates the file to its valid entries, which makes the
 // index full. The segment calls it when it rolls and before a clean close,
 // so that the next start counts entries from the file size.
-func (ix *indexFile) TrimToValidSize() error { return ix.Resize(ix.SizeInBytes()) }
+func (ix *indexFile) TrimToValidSize() error { return ix.resize(ix.SizeInBytes()) }
 
 // Resize sets the file length to maxIndexSize rounded down to whole entries,
 // keeping the entries: the log calls it to make the index of a segment that
 // becomes active again appendable. Growing extends the sparse file without
 // allocating blocks. It is an error to shrink below the valid entries.
 func (ix *indexFile) Resize(maxIndexSize int) error {
+	if err := ix.resize(maxIndexSize); err != nil {
+		return err
+	}
+	ix.maxIndexSize = maxIndexSize
+	return nil
+}
+
+func (ix *indexFile) resize(maxIndexSize int) error {
 	if ix.closed {
 		return ix.closedErr("resize")
 	}

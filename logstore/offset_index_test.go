@@ -307,6 +307,19 @@ func TestIndexReset(t *testing.T) {
 				}
 			}
 			checkTestEntries(t, ix, 3)
+
+			// A trimmed index gets its room back, as when a segment's index
+			// is rebuilt during recovery.
+			if err := ix.TrimToValidSize(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ix.Reset(); err != nil {
+				t.Fatal(err)
+			}
+			checkTestEntries(t, ix, 0)
+			if ix.MaxEntries() != 10 || fileSize(t, ix.Path()) != int64(10*kind.entrySize) {
+				t.Fatalf("Reset of a trimmed index: MaxEntries() = %d, size %d; want 10 entries", ix.MaxEntries(), fileSize(t, ix.Path()))
+			}
 		})
 	}
 }
