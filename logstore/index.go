@@ -35,8 +35,8 @@ package logstore
 // Kafka writes index entries through a writable shared mapping. We do not:
 // a store into a shared mapping of a sparse file must allocate a block in
 // the page fault, and when the disk is full the kernel answers the fault
-// with SIGBUS. A Go program cannot recover from that signal in a goroutine
-// it does not expect it in, so a full disk would crash the whole broker
+// with SIGBUS. The Go runtime makes that a fatal error (unless the goroutine
+// set debug.SetPanicOnFault), so a full disk would crash the whole broker
 // instead of taking one log directory offline. File.WriteAt (pwrite) hits
 // the same condition as an ordinary ENOSPC error, which we wrap with
 // storageErr so that it matches ErrStorage and the log goes offline cleanly.
@@ -47,10 +47,11 @@ package logstore
 // Lookups read through a PROT_READ, MAP_SHARED mapping of the whole file.
 // Linux has a unified page cache, so an entry written with pwrite is visible
 // through the mapping at once, with no msync. Reading a hole of the sparse
-// file through the mapping yields zeros and never faults, and the mapping
-// never extends past the end of the file (every shrink unmaps first), so the
-// only way a lookup can fault is a read error from the disk itself on a page
-// that is no longer cached; we accept that residual risk as Kafka does.
+// file through the mapping yields zeros, never SIGBUS, and the mapping never
+// extends past the end of the file (every shrink unmaps first). A lookup can
+// still crash the broker in two ways, the risk every mmap reader takes,
+// Kafka included: a read error from the disk on a page no longer cached, or
+// another process truncating the file under us.
 //
 // The mapping is made lazily, on the first lookup, and dropped on Close,
 // Resize and TrimToValidSize (the next lookup maps the new size). A broker
@@ -166,7 +167,10 @@ type indexFile struct {
 	maxEntries int                     // file length / entrySize
 	lastEntry  [maxIndexEntrySize]byte // copy of entry entries-1; zeros when empty
 	closed     bool
-	scratch    [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
+	// maxIndexSize is the size Reset preallocates the file to: the one
+	// given to open, or to the last Resize. TrimToValidSize leaves it.
+	maxIndexSize int
+	scratch      [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
 
 	mapMu     sync.Mutex             // serialises making the mapping under concurrent lookups
 	mapping   atomic.Pointer[[]byte] // read-only view of the whole file; nil until a lookup needs it
@@ -179,6 +183,7 @@ type indexFile struct {
 // (see Resize).
 func (ix *indexFile) open(fsys FS, path string, baseOffset int64, maxIndexSize, entrySize int) error {
 	ix.fsys, ix.path, ix.baseOffset, ix.entrySize = fsys, path, baseOffset, entrySize
+	ix.maxIndexSize = maxIndexSize
 	if baseOffset < 0 {
 		return fmt.Errorf("logstore: open index %s: negative base offset %d", path, baseOffset)
 	}
@@ -292,20 +297,37 @@ func (ix *indexFile) truncateToEntries(n int) error {
 	return nil
 }
 
-// Reset removes every entry. The file keeps its length, so the index stays
-// appendable up to MaxEntries.
-func (ix *indexFile) Reset() error { return ix.truncateToEntries(0) }
+// Reset removes every entry and, as in Kafka, resizes the file to the
+// maxIndexSize given to open or to the last Resize, so that an index being
+// rebuilt from its segment has room even if it had been trimmed.
+func (ix *indexFile) Reset() error {
+	if err := ix.truncateToEntries(0); err != nil {
+		return err
+	}
+	if ix.maxIndexSize < ix.entrySize {
+		return nil // opened without a usable size: keep the file as it is
+	}
+	return ix.resize(ix.maxIndexSize)
+}
 
 // TrimToValidSize truncates the file to its valid entries, which makes the
 // index full. The segment calls it when it rolls and before a clean close,
 // so that the next start counts entries from the file size.
-func (ix *indexFile) TrimToValidSize() error { return ix.Resize(ix.SizeInBytes()) }
+func (ix *indexFile) TrimToValidSize() error { return ix.resize(ix.SizeInBytes()) }
 
 // Resize sets the file length to maxIndexSize rounded down to whole entries,
 // keeping the entries: the log calls it to make the index of a segment that
 // becomes active again appendable. Growing extends the sparse file without
 // allocating blocks. It is an error to shrink below the valid entries.
 func (ix *indexFile) Resize(maxIndexSize int) error {
+	if err := ix.resize(maxIndexSize); err != nil {
+		return err
+	}
+	ix.maxIndexSize = maxIndexSize
+	return nil
+}
+
+func (ix *indexFile) resize(maxIndexSize int) error {
 	if ix.closed {
 		return ix.closedErr("resize")
 	}

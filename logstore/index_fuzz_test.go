@@ -20,24 +20,27 @@ import (
 // appends are accepted or refused with an *IndexAppendError; trimming,
 // closing and reopening keeps the entries.
 func FuzzOpenOffsetIndex(f *testing.F) {
-	addIndexFuzzSeeds(f, offsetIndexEntrySize, func(rel int32, key int64) []byte {
+	fuzzIndex(f, indexKinds[0], func(rel int32, key int64) []byte {
 		entry := binary.BigEndian.AppendUint32(nil, uint32(rel))
 		return binary.BigEndian.AppendUint32(entry, uint32(key))
-	})
-	f.Fuzz(func(t *testing.T, data []byte, baseOffset, target int64) {
-		fuzzIndexFile(t, indexKinds[0], data, baseOffset, target)
 	})
 }
 
 // FuzzOpenTimeIndex is FuzzOpenOffsetIndex for the time index, with lookups
 // by timestamp.
 func FuzzOpenTimeIndex(f *testing.F) {
-	addIndexFuzzSeeds(f, timeIndexEntrySize, func(rel int32, key int64) []byte {
+	fuzzIndex(f, indexKinds[1], func(rel int32, key int64) []byte {
 		entry := binary.BigEndian.AppendUint64(nil, uint64(key))
 		return binary.BigEndian.AppendUint32(entry, uint32(rel))
 	})
+}
+
+// fuzzIndex seeds and runs an index fuzz target. entry encodes an entry of
+// kind from a relative offset and a key, a position or a timestamp.
+func fuzzIndex(f *testing.F, kind indexKind, entry func(rel int32, key int64) []byte) {
+	addIndexFuzzSeeds(f, kind.entrySize, entry)
 	f.Fuzz(func(t *testing.T, data []byte, baseOffset, target int64) {
-		fuzzIndexFile(t, indexKinds[1], data, baseOffset, target)
+		fuzzIndexFile(t, kind, data, baseOffset, target)
 	})
 }
 
@@ -136,7 +139,7 @@ func fuzzIndexFile(t *testing.T, kind indexKind, data []byte, baseOffset, target
 func appendFuzzEntry(ix testIndex, target int64) error {
 	switch ix := ix.(type) {
 	case *OffsetIndex:
-		return ix.Append(target, 0)
+		return ix.Append(target, math.MaxInt32)
 	case *TimeIndex:
 		return ix.MaybeAppend(ix.LastEntry().Timestamp+1, target, false)
 	}
@@ -228,19 +231,7 @@ func FuzzReadOffsetCheckpoint(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "recovery-point-offset-checkpoint")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		offsets, err := ReadOffsetCheckpoint(OSFS{}, path)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("read: %v, want nil or ErrCorrupt", err)
-			}
-			return
-		}
-		checkCheckpointRoundTrip(t, dir, offsets, WriteOffsetCheckpoint, ReadOffsetCheckpoint, maps.Equal)
+		fuzzCheckpointFile(t, data, ReadOffsetCheckpoint, WriteOffsetCheckpoint, maps.Equal)
 	})
 }
 
@@ -260,37 +251,37 @@ func FuzzReadLeaderEpochCheckpoint(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "leader-epoch-checkpoint")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		entries, err := ReadLeaderEpochCheckpoint(OSFS{}, path)
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("read: %v, want nil or ErrCorrupt", err)
-			}
-			return
-		}
-		checkCheckpointRoundTrip(t, dir, entries, WriteLeaderEpochCheckpoint, ReadLeaderEpochCheckpoint, slices.Equal)
+		fuzzCheckpointFile(t, data, ReadLeaderEpochCheckpoint, WriteLeaderEpochCheckpoint, slices.Equal)
 	})
 }
 
-// checkCheckpointRoundTrip writes what was read, reads it back, and writes
-// it again: both reads must be equal and both writes byte for byte the same.
-func checkCheckpointRoundTrip[C any](t *testing.T, dir string, read C,
-	write func(FS, string, C) error, reread func(FS, string) (C, error), equal func(C, C) bool) {
-	t.Helper()
-	first, second := filepath.Join(dir, "first"), filepath.Join(dir, "second")
-	if err := write(OSFS{}, first, read); err != nil {
+// fuzzCheckpointFile checks the invariants of FuzzReadOffsetCheckpoint on
+// one file: read it; if it is accepted, write what was read, read that back,
+// and write it again: both reads must be equal and both writes byte for
+// byte the same.
+func fuzzCheckpointFile[C any](t *testing.T, data []byte,
+	read func(FS, string) (C, error), write func(FS, string, C) error, equal func(C, C) bool) {
+	dir := t.TempDir()
+	path, first, second := filepath.Join(dir, "checkpoint"), filepath.Join(dir, "first"), filepath.Join(dir, "second")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := read(OSFS{}, path)
+	if err != nil {
+		if !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("read: %v, want nil or ErrCorrupt", err)
+		}
+		return
+	}
+	if err := write(OSFS{}, first, entries); err != nil {
 		t.Fatalf("write back what was read: %v", err)
 	}
-	again, err := reread(OSFS{}, first)
+	again, err := read(OSFS{}, first)
 	if err != nil {
 		t.Fatalf("read back what was written: %v", err)
 	}
-	if !equal(read, again) {
-		t.Fatalf("read %v, wrote it and read back %v", read, again)
+	if !equal(entries, again) {
+		t.Fatalf("read %v, wrote it and read back %v", entries, again)
 	}
 	if err := write(OSFS{}, second, again); err != nil {
 		t.Fatal(err)

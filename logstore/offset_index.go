@@ -59,15 +59,20 @@ func (ix *OffsetIndex) LastOffset() int64 {
 
 // Append adds an entry for the batch holding offset at byte position of the
 // .log file. The offset must be at or above the base offset, within 2^31-1 of
-// it, and above LastOffset when the index is not empty; otherwise the result
-// is an *IndexAppendError. A full index gives ErrIndexFull and a failed write
-// an error matching ErrStorage; in every failing case the index is unchanged.
+// it, and above LastOffset when the index is not empty; the position must
+// not be negative and must be above the last entry's. Otherwise the result
+// is an *IndexAppendError. A full index gives ErrIndexFull and a failed
+// write an error matching ErrStorage; in every failing case the index is
+// unchanged.
 func (ix *OffsetIndex) Append(offset int64, position int32) error {
 	if ix.closed {
 		return ix.closedErr("append to")
 	}
 	if ix.entries > 0 && offset <= ix.LastOffset() {
 		return &IndexAppendError{Path: ix.path, Reason: fmt.Sprintf("offset %d is not above the last offset %d", offset, ix.LastOffset())}
+	}
+	if last := int32(offsetIndexPosition.read(ix.lastEntry[:])); position < 0 || (ix.entries > 0 && position <= last) {
+		return &IndexAppendError{Path: ix.path, Reason: fmt.Sprintf("position %d is negative or not above the last position %d", position, last)}
 	}
 	relative, err := ix.relativeOffset(offset)
 	if err != nil {

@@ -307,6 +307,19 @@ func TestIndexReset(t *testing.T) {
 				}
 			}
 			checkTestEntries(t, ix, 3)
+
+			// A trimmed index gets its room back, as when a segment's index
+			// is rebuilt during recovery.
+			if err := ix.TrimToValidSize(); err != nil {
+				t.Fatal(err)
+			}
+			if err := ix.Reset(); err != nil {
+				t.Fatal(err)
+			}
+			checkTestEntries(t, ix, 0)
+			if ix.MaxEntries() != 10 || fileSize(t, ix.Path()) != int64(10*kind.entrySize) {
+				t.Fatalf("Reset of a trimmed index: MaxEntries() = %d, size %d; want 10 entries", ix.MaxEntries(), fileSize(t, ix.Path()))
+			}
 		})
 	}
 }
@@ -666,14 +679,19 @@ func TestOffsetIndexLookup(t *testing.T) {
 
 func TestOffsetIndexAppendRejects(t *testing.T) {
 	const base = 1000
+	// The index holds offsets base and base+20 at positions 0 and 200.
 	tests := []struct {
-		name   string
-		offset int64
+		name     string
+		offset   int64
+		position int32
 	}{
-		{"the last offset again", base + 20},
-		{"below the last offset", base + 15},
-		{"below the base offset", base - 1},
-		{"beyond a 32-bit relative offset", base + math.MaxInt32 + 1},
+		{"the last offset again", base + 20, 1000},
+		{"below the last offset", base + 15, 1000},
+		{"below the base offset", base - 1, 1000},
+		{"beyond a 32-bit relative offset", base + math.MaxInt32 + 1, 1000},
+		{"the last position again", base + 30, 200},
+		{"below the last position", base + 30, 100},
+		{"negative position", base + 30, -1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -687,10 +705,10 @@ func TestOffsetIndexAppendRejects(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			err = ix.Append(tt.offset, 1000)
+			err = ix.Append(tt.offset, tt.position)
 			var appendErr *IndexAppendError
 			if !errors.As(err, &appendErr) || errors.Is(err, ErrCorrupt) {
-				t.Fatalf("Append(%d) = %v, want an *IndexAppendError not matching ErrCorrupt", tt.offset, err)
+				t.Fatalf("Append(%d, %d) = %v, want an *IndexAppendError not matching ErrCorrupt", tt.offset, tt.position, err)
 			}
 			if ix.Entries() != 2 || ix.LastOffset() != base+20 {
 				t.Fatalf("rejected append changed the index: %d entries, last offset %d", ix.Entries(), ix.LastOffset())
@@ -812,15 +830,22 @@ func TestOffsetIndexSanityCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ix, err := OpenOffsetIndex(OSFS{}, writeOffsetIndexFile(t, tt.entries), base, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ix.Close()
-			err = ix.SanityCheck()
-			if tt.wantCorrupt != errors.Is(err, ErrCorrupt) || (!tt.wantCorrupt && err != nil) {
-				t.Fatalf("SanityCheck() = %v, want corrupt %v", err, tt.wantCorrupt)
-			}
+			checkSanityCheck(t, indexKinds[0], writeOffsetIndexFile(t, tt.entries), base, tt.wantCorrupt)
 		})
+	}
+}
+
+// checkSanityCheck opens the index file at path and checks that SanityCheck
+// fails, with ErrCorrupt, exactly when wantCorrupt.
+func checkSanityCheck(t *testing.T, kind indexKind, path string, baseOffset int64, wantCorrupt bool) {
+	t.Helper()
+	ix, err := kind.open(OSFS{}, path, baseOffset, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	err = ix.SanityCheck()
+	if wantCorrupt != errors.Is(err, ErrCorrupt) || (!wantCorrupt && err != nil) {
+		t.Fatalf("SanityCheck() = %v, want corrupt %v", err, wantCorrupt)
 	}
 }

@@ -234,15 +234,7 @@ func TestTimeIndexSanityCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ix, err := OpenTimeIndex(OSFS{}, writeTimeIndexFile(t, tt.entries), base, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ix.Close()
-			err = ix.SanityCheck()
-			if tt.wantCorrupt != errors.Is(err, ErrCorrupt) || (!tt.wantCorrupt && err != nil) {
-				t.Fatalf("SanityCheck() = %v, want corrupt %v", err, tt.wantCorrupt)
-			}
+			checkSanityCheck(t, indexKinds[1], writeTimeIndexFile(t, tt.entries), base, tt.wantCorrupt)
 		})
 	}
 }
