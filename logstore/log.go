@@ -158,6 +158,13 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 		LogAppendTime: NoTimestamp,
 		RecordCount:   int(info.RecordCount),
 	}
+	if cfg.TimestampType == CreateTime && h.MaxTimestamp != info.MaxTimestamp {
+		// Some producers leave the header's max timestamp unset (sarama
+		// before 1.45 sends -1); Kafka overwrites it, and so do we: it is
+		// what retention, the time index and consumers read.
+		SetMaxTimestamp(batch, info.MaxTimestamp)
+		h.MaxTimestamp = info.MaxTimestamp
+	}
 	if cfg.TimestampType == LogAppendTime {
 		res.LogAppendTime = now.UnixMilli()
 		res.MaxTimestamp = res.LogAppendTime
@@ -544,6 +551,14 @@ func (l *Log) Config() *LogConfig { return l.config.Load() }
 // UpdateConfig swaps in a new configuration (a topic config change). It
 // applies to the next append, roll and retention pass.
 func (l *Log) UpdateConfig(cfg LogConfig) { l.config.Store(&cfg) }
+
+// RemoveExpiredProducers forgets producer ids idle for longer than the
+// configured expiration (Kafka 2.8: transactional.id.expiration.ms).
+func (l *Log) RemoveExpiredProducers() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.producers.RemoveExpiredProducers(l.now())
+}
 
 // LastProducerEntry returns the idempotence state of a producer id.
 func (l *Log) LastProducerEntry(producerID int64) (ProducerStateEntry, bool) {

@@ -723,3 +723,34 @@ func TestOpenCleansLeftovers(t *testing.T) {
 		t.Fatalf("end offset %d, want %d", tl.LogEndOffset(), leo)
 	}
 }
+
+func TestExpiredProducersAreForgotten(t *testing.T) {
+	cfg := DefaultLogConfig()
+	cfg.ProducerIDExpiration = time.Hour
+	tl := openTestLog(t, cfg)
+	ts := tl.clock.Now().UnixMilli()
+	tl.mustAppend(makeBatch(t, 1, 10, BuildOptions{ProducerID: 11, ProducerEpoch: 0, BaseSequence: 0, BaseTimestamp: ts}))
+	tl.clock.Advance(30 * time.Minute)
+	tl.RemoveExpiredProducers()
+	if _, ok := tl.LastProducerEntry(11); !ok {
+		t.Fatal("producer forgotten before its expiration")
+	}
+	tl.clock.Advance(31 * time.Minute)
+	tl.RemoveExpiredProducers()
+	if _, ok := tl.LastProducerEntry(11); ok {
+		t.Fatal("producer kept past its expiration")
+	}
+}
+
+// Producers such as sarama before 1.45 send -1 as the header's max
+// timestamp; the log stores the records' real maximum, as Kafka does.
+func TestAppendFixesUnsetMaxTimestamp(t *testing.T) {
+	tl := openTestLog(t, DefaultLogConfig())
+	b := makeBatch(t, 3, 10, BuildOptions{BaseTimestamp: 1_700_000_000_000})
+	SetMaxTimestamp(b, NoTimestamp)
+	tl.mustAppend(b)
+	h := tl.readAll(0)[0]
+	if h.MaxTimestamp != 1_700_000_000_000 {
+		t.Fatalf("stored max timestamp %d, want the records' 1700000000000", h.MaxTimestamp)
+	}
+}

@@ -56,8 +56,11 @@ type ManagerConfig struct {
 	// HighWatermarkCheckpointInterval is
 	// replica.high.watermark.checkpoint.interval.ms.
 	HighWatermarkCheckpointInterval time.Duration
-	Now                             func() time.Time
-	Logger                          *logrus.Entry
+	// ProducerIDExpirationCheckInterval is how often idle producer ids are
+	// forgotten (ten minutes in Kafka 2.8, not configurable there).
+	ProducerIDExpirationCheckInterval time.Duration
+	Now                               func() time.Time
+	Logger                            *logrus.Entry
 }
 
 // Manager owns every log on the broker: it loads them from the log
@@ -449,6 +452,11 @@ func (m *Manager) Run(ctx context.Context) error {
 	}
 	every(m.cfg.RetentionCheckInterval, m.runRetention)
 	every(m.cfg.FlushCheckInterval, m.flushDue)
+	every(m.cfg.ProducerIDExpirationCheckInterval, func() {
+		for _, l := range m.Logs() {
+			l.RemoveExpiredProducers()
+		}
+	})
 	every(m.cfg.RecoveryPointCheckpointInterval, func() { m.logCheckpointError(m.CheckpointRecoveryPoints()) })
 	every(m.cfg.LogStartOffsetCheckpointInterval, func() { m.logCheckpointError(m.CheckpointLogStartOffsets()) })
 	every(m.cfg.HighWatermarkCheckpointInterval, func() { m.logCheckpointError(m.CheckpointHighWatermarks()) })
