@@ -361,12 +361,15 @@ func (ix *indexFile) RenameTo(path string) error {
 	return nil
 }
 
-// Flush fsyncs the file.
+// Flush fsyncs the file. The log runs it without its lock, concurrently with
+// appends and renames, so it reads neither the entries nor the current path:
+// only the file, fixed at open (its Name is the path it was opened with).
+// Close runs under the log's flush lock, never concurrently with Flush.
 func (ix *indexFile) Flush() error {
 	if ix.closed {
 		return ix.closedErr("flush")
 	}
-	return storageErr("fsync index "+ix.path, ix.file.Sync())
+	return storageErr("fsync index "+ix.file.Name(), ix.file.Sync())
 }
 
 // Close unmaps and closes the file. It does not trim it: call
