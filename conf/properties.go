@@ -37,6 +37,16 @@ import (
 // ParseProperties parses data in Java .properties syntax into a map of keys to
 // values. It fails only on a malformed \uXXXX escape, naming the line.
 func ParseProperties(data []byte) (map[string]string, error) {
+	props, err := parseProperties(data)
+	if err != nil {
+		return nil, fmt.Errorf("conf: properties: %w", err)
+	}
+	return props, nil
+}
+
+// parseProperties is ParseProperties with errors that Load prefixes with the
+// file name.
+func parseProperties(data []byte) (map[string]string, error) {
 	r := propReader{src: toRunes(data), line: 1}
 	props := make(map[string]string)
 	for {
@@ -47,11 +57,11 @@ func ParseProperties(data []byte) (map[string]string, error) {
 		keyRaw, valueRaw := splitKeyValue(logical)
 		key, err := unescapeProperty(keyRaw)
 		if err != nil {
-			return nil, fmt.Errorf("conf: properties line %d: %w", line, err)
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		value, err := unescapeProperty(valueRaw)
 		if err != nil {
-			return nil, fmt.Errorf("conf: properties line %d: %w", line, err)
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		props[key] = value
 	}

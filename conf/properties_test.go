@@ -98,10 +98,10 @@ func TestParsePropertiesErrors(t *testing.T) {
 		in      string
 		wantErr string
 	}{
-		{"short unicode escape", `a=\u12`, `conf: properties line 1: malformed \uxxxx escape "\\u12"`},
-		{"non-hex unicode escape", "x=1\n\na=\\u12g4", `conf: properties line 3: malformed \uxxxx escape "\\u12g4"`},
-		{"bad escape in key", `\uzzzz=1`, `conf: properties line 1: malformed \uxxxx escape "\\uzzzz"`},
-		{"line number counts continuations", "a=1\\\n2\nb=\\u", `conf: properties line 3: malformed \uxxxx escape "\\u"`},
+		{"short unicode escape", `a=\u12`, `conf: properties: line 1: malformed \uxxxx escape "\\u12"`},
+		{"non-hex unicode escape", "x=1\n\na=\\u12g4", `conf: properties: line 3: malformed \uxxxx escape "\\u12g4"`},
+		{"bad escape in key", `\uzzzz=1`, `conf: properties: line 1: malformed \uxxxx escape "\\uzzzz"`},
+		{"line number counts continuations", "a=1\\\n2\nb=\\u", `conf: properties: line 3: malformed \uxxxx escape "\\u"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
