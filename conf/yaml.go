@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -42,7 +43,8 @@ func ParseYAML(data []byte) (map[string]string, error) {
 func parseYAML(data []byte) (map[string]string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, err
+		// yaml.v3 starts its messages with "yaml: "; ours say it already.
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	f := flattener{out: make(map[string]string), explicit: make(map[string]bool), budget: maxYAMLNodes}
 	if len(doc.Content) == 0 {
