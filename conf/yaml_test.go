@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +148,37 @@ func TestLoad(t *testing.T) {
 	missing := filepath.Join(dir, "missing.properties")
 	if _, _, err := Load(missing); err == nil || err.Error() != "conf: open "+missing+": no such file or directory" {
 		t.Errorf("Load(missing) error = %v", err)
+	}
+}
+
+// TestStockFiles: Kafka 2.8's own server.properties, and the YAML example
+// beside it, load without errors or warnings and mean what they say.
+func TestStockFiles(t *testing.T) {
+	tests := []struct {
+		file           string
+		logDirs        []string
+		chroot         string
+		advertisedHost string
+	}{
+		{"testdata/kafka-2.8-server.properties", []string{"/tmp/kafka-logs"}, "", ""},
+		{"testdata/gregor.yaml", []string{"/tmp/gregor-logs"}, "/gregor", "localhost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			c, warnings, err := Load(tt.file)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(warnings) != 0 {
+				t.Errorf("warnings: %v", warnings)
+			}
+			if c.BrokerID != 0 || c.OffsetsTopicReplicationFactor != 1 || c.TransactionStateLogMinISR != 1 ||
+				c.GroupInitialRebalanceDelay != 0 || c.LogRetention != 168*time.Hour {
+				t.Errorf("unexpected values: %+v", c)
+			}
+			if !slices.Equal(c.LogDirs, tt.logDirs) || c.ZooKeeper.Chroot != tt.chroot || c.Advertised()[0].Host != tt.advertisedHost {
+				t.Errorf("log dirs %v, chroot %q, advertised %v", c.LogDirs, c.ZooKeeper.Chroot, c.Advertised())
+			}
+		})
 	}
 }
