@@ -32,8 +32,9 @@ func logDefs() []def[Config] {
 		{name: "log.dir", typ: TypeString, dflt: "/tmp/kafka-logs",
 			doc: "Log directory, used when log.dirs is unset."},
 		{name: "log.dirs", typ: TypeString, noDefault: true, synonyms: []string{"log.dir"},
-			doc:  "Comma-separated log directories; partitions are spread over them.",
-			bind: logDirsBinding()},
+			doc: "Comma-separated log directories; partitions are spread over them.",
+			bind: decoded(func(c *Config) *[]string { return &c.LogDirs }, splitDirs,
+				func(c *Config) string { return strings.Join(c.LogDirs, ",") })},
 		{name: "log.segment.bytes", typ: TypeInt, dflt: "1073741824", rule: atLeast(14),
 			doc:  "Segment size at which the log rolls to a new segment.",
 			bind: integer(func(c *Config) *int64 { return &c.LogSegmentBytes })},
@@ -155,20 +156,14 @@ func logDefs() []def[Config] {
 	}
 }
 
-// logDirsBinding binds log.dirs (and through it log.dir), whose value Kafka
-// splits at commas, dropping empty items.
-func logDirsBinding() binding[Config] {
-	return binding[Config]{
-		store: func(c *Config, v any) error {
-			dirs := []string{}
-			for _, d := range splitList(v.(string)) {
-				if d != "" {
-					dirs = append(dirs, d)
-				}
-			}
-			c.LogDirs = dirs
-			return nil
-		},
-		load: func(c *Config) any { return strings.Join(c.LogDirs, ",") },
+// splitDirs splits log.dirs (or log.dir) at commas, dropping empty items, as
+// Kafka's parseCsvList does.
+func splitDirs(_ *Config, s string) ([]string, error) {
+	dirs := []string{}
+	for _, d := range splitList(s) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
 	}
+	return dirs, nil
 }

@@ -41,8 +41,10 @@ func serverDefs() []def[Config] {
 	return []def[Config]{
 		// ZooKeeper.
 		{name: "zookeeper.connect", typ: TypeString, noDefault: true,
-			doc:  "ZooKeeper connect string host:port[,host:port...][/chroot]; required.",
-			bind: zooKeeperBinding()},
+			doc: "ZooKeeper connect string host:port[,host:port...][/chroot]; required.",
+			bind: decoded(func(c *Config) *ZooKeeper { return &c.ZooKeeper },
+				func(_ *Config, s string) (ZooKeeper, error) { return ParseZooKeeperConnect(s) },
+				func(c *Config) string { return c.ZooKeeper.String() })},
 		{name: "zookeeper.session.timeout.ms", typ: TypeInt, dflt: "18000", unit: ms,
 			doc:  "ZooKeeper session timeout; after it expires the broker's ephemeral znodes vanish.",
 			bind: duration(func(c *Config) *time.Duration { return &c.ZooKeeperSessionTimeout })},
@@ -78,13 +80,23 @@ func serverDefs() []def[Config] {
 		{name: "listener.security.protocol.map", typ: TypeString,
 			dflt: "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
 			doc:  "Security protocol of each listener name, as NAME:PROTOCOL pairs.",
-			bind: protocolMapBinding()},
+			bind: decoded(func(c *Config) *map[string]SecurityProtocol { return &c.ListenerSecurityProtocolMap },
+				func(_ *Config, s string) (map[string]SecurityProtocol, error) { return parseProtocolMap(s) },
+				func(c *Config) string { return formatProtocolMap(c.ListenerSecurityProtocolMap) })},
 		{name: "listeners", typ: TypeString, dflt: "PLAINTEXT://:9092",
-			doc:  "Endpoints to listen on, as NAME://host:port; an empty host binds every interface.",
-			bind: listenersBinding()},
+			doc: "Endpoints to listen on, as NAME://host:port; an empty host binds every interface.",
+			bind: decoded(func(c *Config) *[]Listener { return &c.Listeners },
+				func(c *Config, s string) ([]Listener, error) {
+					return parseListeners(s, c.ListenerSecurityProtocolMap, true)
+				},
+				func(c *Config) string { return formatListeners(c.Listeners) })},
 		{name: "advertised.listeners", typ: TypeString, noDefault: true,
-			doc:  "Endpoints published in ZooKeeper for clients and brokers; unset, the listeners.",
-			bind: advertisedBinding()},
+			doc: "Endpoints published in ZooKeeper for clients and brokers; unset, the listeners.",
+			bind: decoded(func(c *Config) *[]Listener { return &c.AdvertisedListeners },
+				func(c *Config, s string) ([]Listener, error) {
+					return parseListeners(s, c.ListenerSecurityProtocolMap, false)
+				},
+				func(c *Config) string { return formatListeners(c.Advertised()) })},
 		{name: "inter.broker.listener.name", typ: TypeString, noDefault: true,
 			doc:  "Listener brokers use to reach each other; unset, the one named after security.inter.broker.protocol.",
 			bind: upperText(func(c *Config) *string { return &c.InterBrokerListenerName })},
@@ -125,8 +137,10 @@ func serverDefs() []def[Config] {
 			doc:  "Connections accepted from one IP address.",
 			bind: integer(func(c *Config) *int { return &c.MaxConnectionsPerIP })},
 		{name: "max.connections.per.ip.overrides", typ: TypeString, dflt: "",
-			doc:  "Per-host exceptions to max.connections.per.ip, as host:count pairs.",
-			bind: ipOverridesBinding()},
+			doc: "Per-host exceptions to max.connections.per.ip, as host:count pairs.",
+			bind: decoded(func(c *Config) *map[string]int { return &c.MaxConnectionsPerIPOverrides },
+				func(_ *Config, s string) (map[string]int, error) { return parseIPOverrides(s) },
+				func(c *Config) string { return formatIPOverrides(c.MaxConnectionsPerIPOverrides) })},
 		{name: "max.connection.creation.rate", typ: TypeInt, dflt: maxInt, rule: atLeast(0),
 			doc:  "New connections accepted per second.",
 			bind: integer(func(c *Config) *int { return &c.MaxConnectionCreationRate })},
@@ -334,80 +348,21 @@ func upperText[T ~string](field func(*Config) *T) binding[Config] {
 	}
 }
 
-func zooKeeperBinding() binding[Config] {
+// decoded binds a STRING key whose value is decoded into a type of its own
+// (zookeeper.connect into ZooKeeper, listeners into []Listener). decode may
+// read fields stored before it, which is why the table's order matters:
+// listeners are resolved through listener.security.protocol.map. encode
+// writes the field back in the key's syntax.
+func decoded[T any](field func(*Config) *T, decode func(c *Config, s string) (T, error), encode func(c *Config) string) binding[Config] {
 	return binding[Config]{
 		store: func(c *Config, v any) error {
-			z, err := ParseZooKeeperConnect(v.(string))
+			x, err := decode(c, v.(string))
 			if err != nil {
 				return err
 			}
-			c.ZooKeeper = z
+			*field(c) = x
 			return nil
 		},
-		load: func(c *Config) any {
-			if len(c.ZooKeeper.Servers) == 0 {
-				return ""
-			}
-			return c.ZooKeeper.String()
-		},
-	}
-}
-
-func protocolMapBinding() binding[Config] {
-	return binding[Config]{
-		store: func(c *Config, v any) error {
-			m, err := parseProtocolMap(v.(string))
-			if err != nil {
-				return err
-			}
-			c.ListenerSecurityProtocolMap = m
-			return nil
-		},
-		load: func(c *Config) any { return formatProtocolMap(c.ListenerSecurityProtocolMap) },
-	}
-}
-
-func listenersBinding() binding[Config] {
-	return binding[Config]{
-		store: func(c *Config, v any) error {
-			ls, err := parseListeners(v.(string), c.ListenerSecurityProtocolMap, true)
-			if err != nil {
-				return err
-			}
-			c.Listeners = ls
-			return nil
-		},
-		load: func(c *Config) any { return formatListeners(c.Listeners) },
-	}
-}
-
-func advertisedBinding() binding[Config] {
-	return binding[Config]{
-		store: func(c *Config, v any) error {
-			ls, err := parseListeners(v.(string), c.ListenerSecurityProtocolMap, false)
-			if err != nil {
-				return err
-			}
-			if ls == nil {
-				ls = []Listener{} // set, but empty: not the same as unset
-			}
-			c.AdvertisedListeners = ls
-			return nil
-		},
-		load: func(c *Config) any { return formatListeners(c.Advertised()) },
-	}
-}
-
-func ipOverridesBinding() binding[Config] {
-	return binding[Config]{
-		store: func(c *Config, v any) error {
-			m, err := parseIPOverrides(v.(string))
-			if err != nil {
-				return err
-			}
-			c.MaxConnectionsPerIPOverrides = m
-			return nil
-		},
-		load: func(c *Config) any { return formatIPOverrides(c.MaxConnectionsPerIPOverrides) },
+		load: func(c *Config) any { return encode(c) },
 	}
 }

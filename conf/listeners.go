@@ -80,8 +80,11 @@ func ParseListeners(s string, protocols map[string]SecurityProtocol) ([]Listener
 // parseListeners is ParseListeners; advertised.listeners passes
 // distinctPorts=false because two listeners may be reachable on one port of
 // different addresses, or behind a proxy.
+//
+// An empty value gives an empty, non-nil list: advertised.listeners set to ""
+// is not the same as advertised.listeners unset.
 func parseListeners(s string, protocols map[string]SecurityProtocol, distinctPorts bool) ([]Listener, error) {
-	var out []Listener
+	out := []Listener{}
 	for _, item := range splitList(trimJava(s)) {
 		if item == "" {
 			continue // Kafka's parseCsvList drops empty items

@@ -29,7 +29,7 @@ func TestParseListeners(t *testing.T) {
 			want: []Listener{{"INTERNAL", Plaintext, "", 9092}, {"EXTERNAL", SASLSSL, "h", 9093}}},
 		{name: "names upper-cased", in: "internal://:9092", want: []Listener{{"INTERNAL", Plaintext, "", 9092}}},
 		{name: "empty items dropped", in: ",PLAINTEXT://:9092,", want: []Listener{{"PLAINTEXT", Plaintext, "", 9092}}},
-		{name: "empty", in: "", want: nil},
+		{name: "empty", in: "", want: []Listener{}},
 
 		{name: "unknown name", in: "FOO://:9092", wantErr: "listener name FOO is not in listener.security.protocol.map"},
 		{name: "duplicate name", in: "PLAINTEXT://:1,plaintext://:2", wantErr: "listener name PLAINTEXT is used twice"},
