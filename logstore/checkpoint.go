@@ -30,7 +30,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -139,41 +138,8 @@ func writeCheckpoint[E any](fsys FS, path string, entries []E, codec checkpointC
 		buf = codec.format(buf, entry)
 		buf = append(buf, '\n')
 	}
-	return replaceFile(fsys, path, buf)
-}
-
-// replaceFile writes data to path+".tmp", fsyncs it, renames it over path
-// and fsyncs the directory. Until the rename, path keeps its old content;
-// the temporary file is removed if a step before the rename fails.
-func replaceFile(fsys FS, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return storageErr("create "+tmp, err)
-	}
-	fail := func(op string, err error) error {
-		f.Close()
-		fsys.Remove(tmp)
-		return storageErr(op+" "+tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		return fail("write", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail("fsync", err)
-	}
-	if err := f.Close(); err != nil {
-		fsys.Remove(tmp)
-		return storageErr("close "+tmp, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		fsys.Remove(tmp)
-		return storageErr("rename "+tmp, err)
-	}
-	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
-		return storageErr("fsync directory of "+path, err)
-	}
-	return nil
+	_, err := writeFileAtomic(fsys, path, buf)
+	return err
 }
 
 // offsetCheckpointEntry is one line of an offset checkpoint file.

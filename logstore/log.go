@@ -179,11 +179,18 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 	if h.HasProducerID() {
 		l.producers.Update(h, opts.Origin)
 	}
-	l.producers.UpdateMapEndOffset(h.NextOffset())
+	return l.finishAppendLocked(res)
+}
+
+// finishAppendLocked completes an append that wrote res: it moves the
+// producer state's end, releases the lock, and applies flush.messages. The
+// caller holds mu, which this releases.
+func (l *Log) finishAppendLocked(res AppendInfo) (AppendInfo, error) {
+	l.producers.UpdateMapEndOffset(res.LastOffset + 1)
 	res.LogStartOffset = l.logStartOffset
+	cfg := l.config.Load()
 	flush := cfg.FlushMessages > 0 && l.unflushed >= cfg.FlushMessages
 	l.mu.Unlock()
-
 	if flush {
 		if err := l.Flush(); err != nil {
 			return res, err
@@ -261,17 +268,7 @@ func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
 			l.producers.Update(h, AppendOriginReplication)
 		}
 	}
-	l.producers.UpdateMapEndOffset(res.LastOffset + 1)
-	res.LogStartOffset = l.logStartOffset
-	cfg := l.config.Load()
-	flush := cfg.FlushMessages > 0 && l.unflushed >= cfg.FlushMessages
-	l.mu.Unlock()
-	if flush {
-		if err := l.Flush(); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+	return l.finishAppendLocked(res)
 }
 
 func beUint32(b []byte) uint32 {

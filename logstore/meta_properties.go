@@ -65,37 +65,8 @@ func WriteMetaProperties(fsys FS, dir string, mp MetaProperties, now time.Time) 
 		fmt.Fprintf(&b, "cluster.id=%s\n", mp.ClusterID)
 	}
 	fmt.Fprintf(&b, "version=%d\nbroker.id=%d\n", mp.Version, mp.BrokerID)
-	return writeFileAtomic(fsys, filepath.Join(dir, MetaPropertiesFile), []byte(b.String()))
-}
-
-// writeFileAtomic writes path through a temporary file, fsynced and renamed
-// over it, then fsyncs the directory: a crash leaves the old or the new file,
-// never a torn one.
-func writeFileAtomic(fsys FS, path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return storageErr("create "+tmp, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		fsys.Remove(tmp)
-		return storageErr("write "+tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		fsys.Remove(tmp)
-		return storageErr("fsync "+tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		fsys.Remove(tmp)
-		return storageErr("close "+tmp, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		fsys.Remove(tmp)
-		return storageErr("rename "+tmp, err)
-	}
-	return storageErr("fsync directory of "+path, fsys.SyncDir(filepath.Dir(path)))
+	_, err := writeFileAtomic(fsys, filepath.Join(dir, MetaPropertiesFile), []byte(b.String()))
+	return err
 }
 
 // EnsureMetaProperties checks every online log directory's meta.properties

@@ -301,34 +301,15 @@ func (m *ProducerStateManager) TakeSnapshot() error {
 }
 
 func (m *ProducerStateManager) writeSnapshot(offset int64, data []byte) error {
-	path := m.snapshotPath(offset)
-	tmp := path + ".tmp"
-	f, err := m.fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return storageErr("create producer snapshot", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = m.fsys.Rename(tmp, path)
+	renamed, err := writeFileAtomic(m.fsys, m.snapshotPath(offset), data)
+	if renamed {
+		// The file is whole under its final name, so count it even if the
+		// folder fsync failed: only the rename's durability is in doubt.
+		i, _ := slices.BinarySearch(m.snapshots, offset)
+		m.snapshots = slices.Insert(m.snapshots, i, offset)
 	}
 	if err != nil {
-		// Best effort: a leftover is deleted by the next scan anyway.
-		_ = m.fsys.Remove(tmp)
-		return storageErr("write producer snapshot "+tmp, err)
-	}
-	// The file is whole under its final name from here on, so count it even
-	// if the folder fsync fails: it is then only the rename's durability
-	// that is in doubt.
-	i, _ := slices.BinarySearch(m.snapshots, offset)
-	m.snapshots = slices.Insert(m.snapshots, i, offset)
-	if err := m.fsys.SyncDir(m.dir); err != nil {
-		return storageErr("sync "+m.dir+" after producer snapshot", err)
+		return fmt.Errorf("producer snapshot: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // FS is the narrow seam through which logstore touches the file system. The
@@ -66,4 +67,36 @@ func (OSFS) SyncDir(name string) error {
 		return err
 	}
 	return d.Close()
+}
+
+// writeFileAtomic writes data to path+".tmp", fsyncs it, renames it over path
+// and fsyncs the directory: a crash leaves the old content or the new, never
+// a torn file. The temporary file is removed if a step before the rename
+// fails. renamed reports whether the new content is under its final name,
+// which is true even when only the directory fsync failed (then only the
+// rename's durability is in doubt). Errors match ErrStorage.
+func writeFileAtomic(fsys FS, path string, data []byte) (renamed bool, err error) {
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return false, storageErr("create "+tmp, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = fsys.Remove(tmp) // best effort; leftovers are removed at the next load
+		return false, storageErr("write "+path, err)
+	}
+	if err := fsys.SyncDir(filepath.Dir(path)); err != nil {
+		return true, storageErr("fsync directory of "+path, err)
+	}
+	return true, nil
 }
