@@ -1,0 +1,12 @@
+// Package controller is the cluster controller: the one broker that won the
+// /controller znode. It decides partition leaders and ISRs, writes them to
+// ZooKeeper fenced by the controller epoch, and tells brokers with
+// LeaderAndIsr, UpdateMetadata and StopReplica requests.
+//
+// Its decisions are plain functions, testable without goroutines or
+// ZooKeeper: replica assignment (assignment.go, Kafka's AdminUtils without
+// racks) and leader election (election.go, Kafka's election strategies for
+// offline partitions, preferred leaders and controlled shutdown). The event
+// loop that owns controller state and applies them comes with the broker
+// issue.
+package controller
