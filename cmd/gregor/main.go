@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
@@ -18,24 +19,26 @@ commands:
 var version = "dev"
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string) int {
+// run dispatches to a subcommand and returns the exit status: 0 for
+// success, 1 for a failure, 2 for a usage error.
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
+		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
 	case "version", "--version":
-		fmt.Println("gregor", version)
+		fmt.Fprintln(stdout, "gregor", version)
 		return 0
 	case "help", "-h", "--help":
-		fmt.Print(usage)
+		fmt.Fprint(stdout, usage)
 		return 0
 	case "dump-log":
-		return runDumpLog(args[1:], os.Stdout, os.Stderr)
+		return runDumpLog(args[1:], stdout, stderr)
 	}
-	fmt.Fprintf(os.Stderr, "gregor: unknown command %q\n\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "gregor: unknown command %q\n\n%s", args[0], usage)
 	return 2
 }
