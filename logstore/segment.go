@@ -89,6 +89,9 @@ type Segment struct {
 	log         File
 	offsetIndex *OffsetIndex
 	timeIndex   *TimeIndex
+	// logPath is the .log file's current path: log.Name() keeps the name
+	// the file was opened with, which renameWithSuffix makes stale.
+	logPath string
 
 	// size is the number of valid bytes in the .log file.
 	size int64
@@ -142,6 +145,7 @@ func newSegment(fsys FS, dir string, baseOffset int64, cfg *LogConfig, logFile F
 		indexIntervalBytes:        cfg.IndexIntervalBytes,
 		maxIndexSize:              cfg.MaxIndexSize,
 		log:                       logFile,
+		logPath:                   logFile.Name(),
 		nextOffset:                baseOffset,
 		maxTimestampSoFar:         NoTimestamp,
 		offsetOfMaxTimestampSoFar: baseOffset,
@@ -610,10 +614,10 @@ func (s *Segment) flush() error {
 // renameWithSuffix renames the segment's three files, appending suffix
 // (".deleted") to each.
 func (s *Segment) renameWithSuffix(suffix string) error {
-	logPath := s.log.Name()
-	if err := s.fs.Rename(logPath, logPath+suffix); err != nil {
+	if err := s.fs.Rename(s.logPath, s.logPath+suffix); err != nil {
 		return storageErr("rename segment", err)
 	}
+	s.logPath += suffix
 	if err := s.offsetIndex.RenameTo(s.offsetIndex.Path() + suffix); err != nil {
 		return err
 	}
@@ -639,7 +643,7 @@ func (s *Segment) close() error {
 // deleteFiles closes the segment and removes its files, whatever their
 // current names (plain or with the .deleted suffix).
 func (s *Segment) deleteFiles() error {
-	paths := []string{s.log.Name(), s.offsetIndex.Path(), s.timeIndex.Path()}
+	paths := []string{s.logPath, s.offsetIndex.Path(), s.timeIndex.Path()}
 	err := s.close()
 	for _, p := range paths {
 		if rerr := s.fs.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
