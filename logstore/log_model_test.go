@@ -68,6 +68,54 @@ func TestLogModelRegressions(t *testing.T) {
 				}
 			},
 		},
+		{
+			// The active segment's index could not be resized below its
+			// entries, so the log did not open any more.
+			name: "reopen after segment.index.bytes was lowered",
+			cfg:  denseIndexConfig,
+			run: func(t *testing.T, tl *testLog, cfg LogConfig) {
+				fill(t, tl, 40)
+				leo := tl.LogEndOffset()
+				if err := tl.Close(); err != nil {
+					t.Fatal(err)
+				}
+				cfg.MaxIndexSize = 64
+				tl.reopen(cfg, Options{CleanShutdown: true, RecoveryPoint: leo})
+				fill(t, tl, 10)
+				if n := len(tl.readAll(0)); n != 50 || tl.NumberOfSegments() < 2 {
+					t.Fatalf("read back %d batches in %d segments, want 50 in a new segment", n, tl.NumberOfSegments())
+				}
+			},
+		},
+		{
+			// Truncating into a segment whose index outgrew the lowered
+			// segment.index.bytes failed the log for good; with the index
+			// kept whole, its time index still needs the slot kept for the
+			// entry written at the next roll.
+			name: "truncation into a segment indexed under a larger segment.index.bytes",
+			cfg: func() LogConfig {
+				cfg := denseIndexConfig()
+				cfg.IndexIntervalBytes = 300
+				return cfg
+			},
+			run: func(t *testing.T, tl *testLog, cfg LogConfig) {
+				fill(t, tl, 40)
+				if err := tl.Roll(); err != nil {
+					t.Fatal(err)
+				}
+				cfg.MaxIndexSize = 64
+				tl.UpdateConfig(cfg)
+				fill(t, tl, 5)
+				if _, err := tl.TruncateTo(73); err != nil {
+					t.Fatalf("truncate: %v", err)
+				}
+				kept := len(tl.readAll(0))
+				fill(t, tl, 10)
+				if n := len(tl.readAll(0)); n != kept+10 || tl.Err() != nil {
+					t.Fatalf("read back %d batches, want %d; log error %v", n, kept+10, tl.Err())
+				}
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,4 +123,12 @@ func TestLogModelRegressions(t *testing.T) {
 			tt.run(t, openTestLog(t, cfg), cfg)
 		})
 	}
+}
+
+// denseIndexConfig indexes every batch and has room for many entries.
+func denseIndexConfig() LogConfig {
+	cfg := smallLogConfig()
+	cfg.SegmentBytes = 1 << 20
+	cfg.IndexIntervalBytes = 0
+	return cfg
 }
