@@ -592,12 +592,16 @@ func (s *Segment) onBecomeInactive() error {
 }
 
 // makeAppendable grows the indexes back to their preallocated size: the
-// segment becomes the active one again after a restart.
+// segment becomes the active one again after a restart or a truncation. An
+// index holding more entries than maxIndexSize has room for
+// (segment.index.bytes was lowered since they were written) keeps them all,
+// and the time index keeps the slot for the entry written when the segment
+// rolls; both are then full, so the next append rolls a new segment.
 func (s *Segment) makeAppendable(maxIndexSize int) error {
-	if err := s.offsetIndex.Resize(maxIndexSize); err != nil {
+	if err := s.offsetIndex.Resize(max(maxIndexSize, s.offsetIndex.SizeInBytes())); err != nil {
 		return err
 	}
-	return s.timeIndex.Resize(maxIndexSize)
+	return s.timeIndex.Resize(max(maxIndexSize, s.timeIndex.SizeInBytes()+timeIndexEntrySize))
 }
 
 // flush fsyncs the log file and both indexes.
