@@ -118,6 +118,9 @@ func (c *conn) finish() {
 		closeResponse(o.resp)
 	default:
 	}
+	if c.rw != nil && c.rw != c.raw {
+		_ = c.rw.Close() // lets a wrapping transport (TLS) say goodbye
+	}
 	_ = c.raw.Close() // may already be closed by kill; either way it is closed
 }
 
