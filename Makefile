@@ -39,7 +39,7 @@ fuzz:
 
 BENCHTIME ?= 1x
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"
