@@ -200,12 +200,17 @@ func TestExpireSession(t *testing.T) {
 	}
 }
 
+// TestKillRestart checks that a killed server comes back on the same port
+// with its data. (A client connected across the restart is zkutil's
+// business: go-zookeeper alone may wait minutes on a connection the server
+// accepted while starting, see zkutil's dialer.go.)
 func TestKillRestart(t *testing.T) {
 	s := Start(t)
-	conn, events := connect(t, s.Connect(), 10*time.Second)
+	conn, _ := connect(t, s.Connect(), 10*time.Second)
 	if _, err := conn.Create("/kept", []byte("data"), 0, zk.WorldACL(zk.PermAll)); err != nil {
 		t.Fatal(err)
 	}
+	conn.Close()
 	addr := s.Addr()
 	if err := s.Kill(); err != nil {
 		t.Fatal(err)
@@ -213,7 +218,6 @@ func TestKillRestart(t *testing.T) {
 	if s.Serving() {
 		t.Fatal("a killed server serves")
 	}
-	events.wait(t, zk.StateDisconnected)
 	start := time.Now()
 	if err := s.Restart(); err != nil {
 		t.Fatal(err)
@@ -222,10 +226,17 @@ func TestKillRestart(t *testing.T) {
 	if s.Addr() != addr {
 		t.Fatalf("restarted on %s, not %s", s.Addr(), addr)
 	}
-	events.wait(t, zk.StateHasSession)
+	conn, _ = connect(t, s.Connect(), 10*time.Second)
 	data, _, err := conn.Get("/kept")
 	if err != nil || string(data) != "data" {
 		t.Fatalf("after restart: %q, %v", data, err)
+	}
+	// Restarting a running server stops it cleanly first.
+	if err := s.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	if !s.Serving() {
+		t.Fatal("not serving after a restart of a running server")
 	}
 }
 
