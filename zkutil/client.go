@@ -110,9 +110,12 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		closing:   make(chan struct{}),
 	}
 	c.session.init()
-	// The session handshake gets what Java's client gives it (see
-	// dialer.go), but at least a second on a slow machine.
-	handshake := max(cfg.SessionTimeout/time.Duration(len(cfg.ZooKeeper.Servers)), time.Second)
+	// Bound the session handshake (see dialer.go) so that every server
+	// can be tried within a third of the session timeout, leaving the rest
+	// for the session to be re-established before ZooKeeper expires it; a
+	// healthy server answers in milliseconds. At least a second, for a
+	// loaded machine.
+	handshake := max(cfg.SessionTimeout/time.Duration(3*len(cfg.ZooKeeper.Servers)), time.Second)
 	conn, events, err := zk.Connect(cfg.ZooKeeper.Servers, cfg.SessionTimeout,
 		zk.WithDialer(handshakeDialer(handshake)),
 		zk.WithLogger(zkLogger{c.log}),

@@ -40,7 +40,7 @@ func testConfig(t *testing.T, connect string) Config {
 	}
 	log := logrus.New()
 	log.SetOutput(testWriter{t})
-	log.SetLevel(logrus.DebugLevel)
+	log.SetLevel(logrus.WarnLevel) // Info and Debug: see the session events and retries of a test
 	return Config{
 		ZooKeeper:         zkc,
 		SessionTimeout:    6 * time.Second,

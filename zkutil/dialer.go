@@ -12,9 +12,11 @@ import (
 // session handshake. A server that accepts a connection while it is still
 // starting may never answer it; the client then sits out those two minutes
 // while its session expires, instead of trying again (or another server).
-// Java's ZooKeeper client allows sessionTimeout / number of servers for
-// the handshake; zkutil does the same by giving go-zookeeper connections
-// that cap every deadline set before the handshake's answer has been read.
+// (ZooKeeper 3.8 does this: a connection accepted before its database is
+// loaded is never answered nor closed.) Java's ZooKeeper client allows
+// sessionTimeout / number of servers for the handshake; zkutil allows a
+// third of that (see Connect), by giving go-zookeeper connections that cap
+// every deadline set before the handshake's answer has been read.
 
 // handshakeDialer returns a dialer whose connections bound the handshake to
 // limit.
