@@ -55,7 +55,7 @@ func NewEnsemble(n int) (*Ensemble, error) {
 		}
 		clash := false
 		for _, s := range e.Servers {
-			clash = clash || s.portClash()
+			clash = clash || s.portClash(err)
 		}
 		e.Stop()
 		if attempt == 3 || !clash {

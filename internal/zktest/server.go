@@ -98,7 +98,7 @@ func StartServer() (*Server, error) {
 		if err == nil {
 			return s, nil
 		}
-		if attempt == 3 || !s.portClash() {
+		if attempt == 3 || !s.portClash(err) {
 			s.Stop()
 			return nil, err
 		}
@@ -195,12 +195,17 @@ func ChrootPath(t testing.TB) string {
 	return "/test-" + string(name) + "-" + hex.EncodeToString(b[:])
 }
 
-// start launches the JVM and waits until the server serves.
+// start launches the JVM and waits until the server serves; a JVM that
+// does not serve in time is killed, so that start may be tried again.
 func (s *Server) start() error {
 	if err := s.launch(); err != nil {
 		return err
 	}
-	return s.waitServing(time.Now().Add(startTimeout))
+	if err := s.waitServing(time.Now().Add(startTimeout)); err != nil {
+		_ = s.halt(false)
+		return err
+	}
+	return nil
 }
 
 // launch writes zoo.cfg and starts the JVM, without waiting for it to serve.
@@ -265,6 +270,11 @@ func (s *Server) waitServing(deadline time.Time) error {
 	for {
 		out, err := s.FourLetterWord("srvr")
 		if err == nil && strings.Contains(out, "Mode: ") {
+			// Make sure it is this server that answers, not another
+			// process that took the port after freePorts saw it free.
+			if conf, err := s.FourLetterWord("conf"); err == nil && !strings.Contains(conf, s.dataDir()) {
+				return fmt.Errorf("zktest: %w: %s answers for another data directory", errPortTaken, s.Addr())
+			}
 			return nil
 		}
 		select {
@@ -406,9 +416,13 @@ func (s *Server) halt(graceful bool) error {
 	}
 }
 
-// portClash reports whether the last start failed because a port was taken.
-func (s *Server) portClash() bool {
-	return strings.Contains(s.logTail(200), "Address already in use")
+// errPortTaken: another server answers on the port this one was given.
+var errPortTaken = errors.New("port taken")
+
+// portClash reports whether a start that failed with err failed because a
+// port was taken.
+func (s *Server) portClash(err error) bool {
+	return errors.Is(err, errPortTaken) || strings.Contains(s.logTail(200), "Address already in use")
 }
 
 // logTail returns the last n lines of the server's log.

@@ -240,6 +240,32 @@ func TestKillRestart(t *testing.T) {
 	}
 }
 
+// TestPortTaken starts a second server on the first one's port: it must
+// not mistake the first for itself.
+func TestPortTaken(t *testing.T) {
+	a := Start(t)
+	b, err := newServer(Require(t), standaloneMain, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop()
+	port := a.port
+	b.setConfig(port, standaloneConfig(b.dataDir(), port))
+	err = b.start()
+	if err == nil {
+		t.Fatal("started on a port another server holds")
+	}
+	if !b.portClash(err) {
+		t.Errorf("the failure %v is not seen as a port clash", err)
+	}
+	if b.proc != nil {
+		t.Error("a failed start left its JVM behind")
+	}
+	if !a.Serving() {
+		t.Error("the first server was disturbed")
+	}
+}
+
 func TestPause(t *testing.T) {
 	s := Start(t)
 	if err := s.Pause(); err != nil {
