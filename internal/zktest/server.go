@@ -319,7 +319,7 @@ func (s *Server) FourLetterWord(cmd string) (string, error) {
 		return "", err
 	}
 	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(time.Second)); err != nil {
+	if err := conn.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
 		return "", err
 	}
 	if _, err := io.WriteString(conn, cmd); err != nil {
