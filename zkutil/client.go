@@ -75,6 +75,9 @@ type Client struct {
 // ctx ends, or ConnectionTimeout passes), then makes sure the chroot
 // exists, as Kafka does on start-up (createChrootIfNecessary).
 func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("zkutil: connect to %s: %w", cfg.ZooKeeper, err)
+	}
 	if len(cfg.ZooKeeper.Servers) == 0 {
 		return nil, errors.New("zkutil: no ZooKeeper servers in the configuration")
 	}
