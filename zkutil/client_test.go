@@ -3,8 +3,10 @@ package zkutil
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +20,42 @@ import (
 )
 
 // The integration tests share one ZooKeeper, started on first use, and
-// each takes a chroot of its own, so they run in parallel.
-func TestMain(m *testing.M) { os.Exit(zktest.RunMain(m)) }
+// each takes a chroot of its own, so they run in parallel. Once they are
+// done, no goroutine of zkutil or go-zookeeper may be left: every client
+// was closed, and Close waits for everything it started.
+func TestMain(m *testing.M) {
+	code := zktest.RunMain(m)
+	if code == 0 {
+		if leaked := leakedGoroutines(); leaked != "" {
+			fmt.Fprintf(os.Stderr, "goroutines left after the tests:\n%s\n", leaked)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// leakedGoroutines waits up to 5s for zkutil's and go-zookeeper's
+// goroutines to end, and returns the stacks of those that do not.
+func leakedGoroutines() string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		var leaked []string
+		for _, g := range strings.Split(string(buf), "\n\n") {
+			if strings.Contains(g, "TestMain") || strings.HasPrefix(g, "goroutine "+"1 ") {
+				continue
+			}
+			if strings.Contains(g, "go-zookeeper/zk.") || strings.Contains(g, "gregor/zkutil.") {
+				leaked = append(leaked, g)
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			return strings.Join(leaked, "\n\n")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
 
 // testTimeout bounds each integration test's ZooKeeper calls.
 const testTimeout = 30 * time.Second
