@@ -60,7 +60,10 @@
 // Watches are ZooKeeper's: one-shot, and carrying no data. Each Watch*
 // call reads and returns a channel that delivers one WatchEvent and
 // closes; the caller re-reads (which re-arms) when it fires. A watch of an
-// expired session fires WatchLost.
+// expired session fires WatchLost. The calls that watch a znode's children
+// (WatchBrokerIDs, WatchTopics, WatchTopicDeletions, WatchConfigChanges)
+// fail with ErrNoNode when the parent is missing: a broker calls
+// CreateTopLevelPaths at start-up, as Kafka's brokers do.
 //
 // # Concurrency
 //
