@@ -3,6 +3,7 @@ module github.com/gregor-broker/gregor
 go 1.26.0
 
 require (
+	github.com/go-zookeeper/zk v1.0.4
 	github.com/klauspost/compress v1.18.2
 	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/sirupsen/logrus v1.10.2

@@ -28,6 +28,11 @@ var rules = []struct {
 		"server": "zkutil holds no broker logic", "coordinator": "zkutil holds no controller policy",
 		"logstore": "zkutil is about znodes only", "network": "zkutil is about znodes only",
 	}},
+	{"internal/zktest", map[string]string{
+		"zkutil": "zktest runs the ZooKeeper that zkutil is tested against; it must not depend on zkutil",
+		"server": "zktest is a test harness below everything", "coordinator": "zktest is a test harness below everything",
+		"network": "zktest is a test harness below everything", "logstore": "zktest is a test harness below everything",
+	}},
 	{"network", map[string]string{
 		"server":      "network dispatches to a Handler interface it defines; it never knows what a request means",
 		"coordinator": "network sits below the coordinators", "zkutil": "network knows nothing of ZooKeeper",

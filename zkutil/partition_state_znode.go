@@ -1,0 +1,187 @@
+package zkutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/go-zookeeper/zk"
+)
+
+// /brokers/topics/<topic>/partitions/<p>/state holds a partition's leader
+// and ISR (Kafka's LeaderIsrAndControllerEpoch):
+//
+//	{"controller_epoch":5,"leader":1,"version":1,"leader_epoch":7,"isr":[1,2,3]}
+//
+// Only the controller writes it (Gregor's leaders ask it with AlterIsr
+// instead of writing it themselves), always conditionally on the znode
+// version it read (the partition's "zkVersion", also its partition epoch)
+// and behind its fence. The partitions/ and partitions/<p>/ znodes above
+// it are empty.
+
+func partitionsPath(topic string) string { return topicPath(topic) + "/partitions" }
+
+func partitionPath(tp TopicPartition) string {
+	return partitionsPath(tp.Topic) + "/" + strconv.Itoa(int(tp.Partition))
+}
+
+func partitionStatePath(tp TopicPartition) string { return partitionPath(tp) + "/state" }
+
+// PartitionState is a partition's leader and ISR, and the epoch of the
+// controller that wrote them.
+type PartitionState struct {
+	Leader          int32 // broker id; -1: no leader
+	LeaderEpoch     int32
+	ISR             []int32
+	ControllerEpoch int32
+}
+
+type partitionStateJSON struct {
+	ControllerEpoch int32  `json:"controller_epoch"`
+	Leader          int32  `json:"leader"`
+	Version         int    `json:"version"`
+	LeaderEpoch     int32  `json:"leader_epoch"`
+	ISR             int32s `json:"isr"`
+}
+
+func encodePartitionState(s PartitionState) []byte {
+	return marshal(partitionStateJSON{
+		ControllerEpoch: s.ControllerEpoch, Leader: s.Leader, Version: 1, LeaderEpoch: s.LeaderEpoch, ISR: s.ISR,
+	})
+}
+
+// decodePartitionState reads version 1, the only one; every field is
+// required, as Kafka requires them.
+func decodePartitionState(tp TopicPartition, data []byte) (PartitionState, error) {
+	var v struct {
+		ControllerEpoch *int32  `json:"controller_epoch"`
+		Leader          *int32  `json:"leader"`
+		Version         *int    `json:"version"`
+		LeaderEpoch     *int32  `json:"leader_epoch"`
+		ISR             *int32s `json:"isr"`
+	}
+	what := "partition state of " + tp.String()
+	if err := unmarshal(what, data, &v); err != nil {
+		return PartitionState{}, err
+	}
+	switch {
+	case v.Version == nil || *v.Version != 1:
+		return PartitionState{}, malformed(what, errors.New("version is not 1"))
+	case v.ControllerEpoch == nil || v.Leader == nil || v.LeaderEpoch == nil || v.ISR == nil:
+		return PartitionState{}, malformed(what, errors.New("controller_epoch, leader, leader_epoch or isr missing"))
+	}
+	return PartitionState{
+		Leader: *v.Leader, LeaderEpoch: *v.LeaderEpoch, ISR: []int32(*v.ISR), ControllerEpoch: *v.ControllerEpoch,
+	}, nil
+}
+
+// PartitionStateWrite is one partition's write in a batch call: the state,
+// and for a set the znode version it was read at.
+type PartitionStateWrite struct {
+	TopicPartition
+	State     PartitionState
+	ZkVersion int32 // expected version (SetPartitionStates only)
+}
+
+// PartitionStateResult is one partition's outcome in a batch call.
+type PartitionStateResult struct {
+	TopicPartition
+	State     PartitionState // what was read or written
+	ZkVersion int32          // the state znode's version after the read or write
+	// Err is nil, or matches ErrNoNode (no such partition state),
+	// ErrVersionConflict (someone wrote since the expected version was
+	// read: re-read and try again), ErrEpochFenced (the controller's
+	// fence failed), ErrNodeExists (a create found the state there).
+	Err error
+}
+
+// PartitionState reads a partition's state and the znode's version;
+// ErrNoNode when it has none.
+func (c *Client) PartitionState(ctx context.Context, tp TopicPartition) (PartitionState, int32, error) {
+	if err := checkName("topic", tp.Topic); err != nil {
+		return PartitionState{}, 0, err
+	}
+	data, st, err := c.get(ctx, partitionStatePath(tp))
+	if err != nil {
+		return PartitionState{}, 0, err
+	}
+	s, err := decodePartitionState(tp, data)
+	if err != nil {
+		return PartitionState{}, 0, fmt.Errorf("zkutil: %s: %w", partitionStatePath(tp), err)
+	}
+	return s, st.Version, nil
+}
+
+// PartitionStates reads many partitions' states, pipelined; the results
+// are in the order of tps.
+func (c *Client) PartitionStates(ctx context.Context, tps []TopicPartition) []PartitionStateResult {
+	out := make([]PartitionStateResult, len(tps))
+	c.parallel(len(tps), func(i int) {
+		r := &out[i]
+		r.TopicPartition = tps[i]
+		r.State, r.ZkVersion, r.Err = c.PartitionState(ctx, tps[i])
+	})
+	return out
+}
+
+// CreatePartitionState creates a new partition's state znode, and the
+// empty znodes above it if missing, behind f. The new znode's version is
+// 0. ErrNodeExists when the partition has a state already.
+func (c *Client) CreatePartitionState(ctx context.Context, f Fence, tp TopicPartition, s PartitionState) (int32, error) {
+	if err := checkName("topic", tp.Topic); err != nil {
+		return 0, err
+	}
+	for _, p := range []string{partitionsPath(tp.Topic), partitionPath(tp)} {
+		if _, err := c.fencedCreate(ctx, f, p, nil, zk.FlagPersistent); err != nil && !errors.Is(err, ErrNodeExists) {
+			return 0, err
+		}
+	}
+	if _, err := c.fencedCreate(ctx, f, partitionStatePath(tp), encodePartitionState(s), zk.FlagPersistent); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
+// CreatePartitionStates creates many partitions' states (as
+// CreatePartitionState), pipelined; the results are in the order of
+// states.
+func (c *Client) CreatePartitionStates(ctx context.Context, f Fence, states []PartitionStateWrite) []PartitionStateResult {
+	out := make([]PartitionStateResult, len(states))
+	c.parallel(len(states), func(i int) {
+		r := &out[i]
+		r.TopicPartition, r.State = states[i].TopicPartition, states[i].State
+		r.ZkVersion, r.Err = c.CreatePartitionState(ctx, f, r.TopicPartition, r.State)
+	})
+	return out
+}
+
+// SetPartitionState writes a partition's state if its znode is still at
+// the expected version (from the last read or write), behind f, and
+// returns the new version. ErrVersionConflict: the state changed since.
+func (c *Client) SetPartitionState(ctx context.Context, f Fence, tp TopicPartition, s PartitionState, expected int32) (int32, error) {
+	if err := checkName("topic", tp.Topic); err != nil {
+		return 0, err
+	}
+	if expected < 0 {
+		return 0, fmt.Errorf("zkutil: set partition state of %s: expected version %d: the write must be conditional", tp, expected)
+	}
+	st, err := c.fencedSet(ctx, f, partitionStatePath(tp), encodePartitionState(s), expected)
+	if err != nil {
+		return 0, err
+	}
+	return st.Version, nil
+}
+
+// SetPartitionStates writes many partitions' states (as
+// SetPartitionState, each with its expected ZkVersion), pipelined; the
+// results are in the order of updates, with the new versions.
+func (c *Client) SetPartitionStates(ctx context.Context, f Fence, updates []PartitionStateWrite) []PartitionStateResult {
+	out := make([]PartitionStateResult, len(updates))
+	c.parallel(len(updates), func(i int) {
+		r := &out[i]
+		r.TopicPartition, r.State = updates[i].TopicPartition, updates[i].State
+		r.ZkVersion, r.Err = c.SetPartitionState(ctx, f, r.TopicPartition, r.State, updates[i].ZkVersion)
+	})
+	return out
+}

@@ -1,0 +1,161 @@
+package zkutil
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestTopics(t *testing.T) {
+	t.Parallel()
+	cs := clients(t, 2)
+	admin, watcher := cs[0], cs[1]
+	ctx := testContext(t)
+	if err := admin.CreateTopLevelPaths(ctx); err != nil {
+		t.Fatal(err)
+	}
+	topics, watch, err := watcher.WatchTopics(ctx)
+	if err != nil || len(topics) != 0 {
+		t.Fatalf("WatchTopics = %v, %v", topics, err)
+	}
+	a := TopicAssignment{
+		TopicID:          NewUUID(),
+		Partitions:       map[int32][]int32{0: {1, 2}, 1: {2, 1}},
+		AddingReplicas:   map[int32][]int32{},
+		RemovingReplicas: map[int32][]int32{},
+	}
+	if err := admin.CreateTopic(ctx, "orders", a); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitWatch(t, watch); ev.Type != NodeChildrenChanged || ev.Path != "/brokers/topics" {
+		t.Errorf("topic watch: %+v", ev)
+	}
+	if err := admin.CreateTopic(ctx, "orders", a); !errors.Is(err, ErrNodeExists) {
+		t.Errorf("creating the topic again: %v, want ErrNodeExists", err)
+	}
+	if err := admin.CreateTopic(ctx, "../controller", a); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("a topic named ../controller: %v, want ErrInvalidName", err)
+	}
+	got, st, partitionWatch, err := watcher.WatchTopicAssignment(ctx, "orders")
+	if err != nil || !reflect.DeepEqual(got, a) || st.Version != 0 {
+		t.Fatalf("WatchTopicAssignment = %+v (version %d), %v; want %+v", got, st.Version, err, a)
+	}
+
+	// Adding a partition (an admin request: no fence, conditional).
+	a.Partitions[2] = []int32{1, 2}
+	if _, err := admin.SetTopicAssignment(ctx, NoFence, "orders", a, st.Version); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitWatch(t, partitionWatch); ev.Type != NodeDataChanged || ev.Path != "/brokers/topics/orders" {
+		t.Errorf("assignment watch: %+v", ev)
+	}
+	if _, err := admin.SetTopicAssignment(ctx, NoFence, "orders", a, st.Version); !errors.Is(err, ErrVersionConflict) {
+		t.Errorf("a stale assignment write: %v", err)
+	}
+
+	if err := admin.CreateTopic(ctx, "payments", TopicAssignment{Partitions: map[int32][]int32{0: {3}}}); err != nil {
+		t.Fatal(err)
+	}
+	if topics, err := watcher.Topics(ctx); err != nil || !reflect.DeepEqual(topics, []string{"orders", "payments"}) {
+		t.Errorf("Topics = %v, %v", topics, err)
+	}
+	all, err := watcher.TopicAssignments(ctx, []string{"orders", "payments", "missing"})
+	if err != nil || len(all) != 2 || len(all["orders"].Partitions) != 3 || !all["payments"].TopicID.IsZero() {
+		t.Errorf("TopicAssignments = %+v, %v", all, err)
+	}
+	if ok, err := watcher.TopicExists(ctx, "missing"); err != nil || ok {
+		t.Errorf("TopicExists(missing) = %v, %v", ok, err)
+	}
+
+	// The controller creates the partition states, then deletes the
+	// whole topic.
+	e, err := admin.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(3) {
+		tp := TopicPartition{"orders", p}
+		if _, err := admin.CreatePartitionState(ctx, e.Fence(), tp, PartitionState{Leader: 1, ISR: []int32{1, 2}, ControllerEpoch: e.Epoch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := admin.DeleteTopic(ctx, e.Fence(), "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := watcher.TopicExists(ctx, "orders"); err != nil || ok {
+		t.Errorf("after DeleteTopic: exists=%v, %v", ok, err)
+	}
+	if err := admin.DeleteTopic(ctx, e.Fence(), "orders"); err != nil {
+		t.Errorf("deleting a deleted topic: %v", err)
+	}
+}
+
+func TestPartitionStates(t *testing.T) {
+	t.Parallel()
+	c := testClient(t)
+	ctx := testContext(t)
+	const partitions = 25
+	a := TopicAssignment{Partitions: map[int32][]int32{}}
+	for p := range int32(partitions) {
+		a.Partitions[p] = []int32{1, 2, 3}
+	}
+	if err := c.CreateTopic(ctx, "t", a); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []PartitionStateWrite
+	var tps []TopicPartition
+	for p := range int32(partitions) {
+		tp := TopicPartition{"t", p}
+		tps = append(tps, tp)
+		writes = append(writes, PartitionStateWrite{TopicPartition: tp,
+			State: PartitionState{Leader: 1 + p%3, LeaderEpoch: 0, ISR: []int32{1, 2, 3}, ControllerEpoch: e.Epoch}})
+	}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), writes) {
+		if r.Err != nil || r.ZkVersion != 0 || r.TopicPartition != tps[i] {
+			t.Fatalf("CreatePartitionStates[%d] = %+v", i, r)
+		}
+	}
+	if _, err := c.CreatePartitionState(ctx, e.Fence(), tps[0], writes[0].State); !errors.Is(err, ErrNodeExists) {
+		t.Errorf("creating a state twice: %v, want ErrNodeExists", err)
+	}
+	read := c.PartitionStates(ctx, append(tps, TopicPartition{"t", 99}))
+	for i, r := range read[:partitions] {
+		if r.Err != nil || !reflect.DeepEqual(r.State, writes[i].State) || r.ZkVersion != 0 {
+			t.Fatalf("PartitionStates[%d] = %+v, want %+v", i, r, writes[i].State)
+		}
+	}
+	if r := read[partitions]; !errors.Is(r.Err, ErrNoNode) {
+		t.Errorf("a partition without state: %+v, want ErrNoNode", r)
+	}
+
+	// Shrink every ISR; partition 3 was changed by someone else meanwhile,
+	// so its write conflicts and the others go through.
+	if _, err := c.SetPartitionState(ctx, e.Fence(), tps[3], writes[3].State, 0); err != nil {
+		t.Fatal(err)
+	}
+	var updates []PartitionStateWrite
+	for i, r := range read[:partitions] {
+		s := r.State
+		s.ISR = []int32{s.Leader}
+		s.LeaderEpoch++
+		updates = append(updates, PartitionStateWrite{TopicPartition: tps[i], State: s, ZkVersion: r.ZkVersion})
+	}
+	for i, r := range c.SetPartitionStates(ctx, e.Fence(), updates) {
+		switch {
+		case i == 3:
+			if !errors.Is(r.Err, ErrVersionConflict) {
+				t.Errorf("partition 3: %v, want ErrVersionConflict", r.Err)
+			}
+		case r.Err != nil || r.ZkVersion != 1:
+			t.Errorf("SetPartitionStates[%d] = %+v", i, r)
+		}
+	}
+	s, version, err := c.PartitionState(ctx, tps[7])
+	if err != nil || version != 1 || !reflect.DeepEqual(s.ISR, []int32{s.Leader}) || s.LeaderEpoch != 1 {
+		t.Errorf("after the batch: %+v at version %d, %v", s, version, err)
+	}
+}
