@@ -1,0 +1,267 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/logstore"
+	"github.com/gregor-broker/gregor/network"
+	"github.com/gregor-broker/gregor/zkutil"
+	"github.com/sirupsen/logrus"
+)
+
+// Broker is one Gregor broker: the composition point of the storage engine,
+// the ZooKeeper session, the socket server and the request handlers.
+//
+// Start-up, in order (Run):
+//
+//  1. connect to ZooKeeper (failing after zookeeper.connection.timeout.ms
+//     with a clear message), read or create /cluster/id;
+//  2. load the log directories (recovering them after an unclean
+//     shutdown) and check meta.properties against broker.id and the
+//     cluster id;
+//  3. start the socket server and wait until every listener is bound;
+//  4. register /brokers/ids/<id> with the advertised endpoints (failing
+//     when a live broker holds the id); its czxid is the broker epoch.
+//
+// Shutdown runs the same steps backwards, written out in one place
+// (shutdown): stop accepting and drain requests in flight; stop the log
+// manager's background work, flush the logs, write the checkpoints and the
+// clean-shutdown marker; close ZooKeeper last, so that the ephemeral broker
+// znode disappears only when the broker is really gone.
+//
+// A ZooKeeper session expiry is normal life: the broker registers again in
+// the new session.
+type Broker struct {
+	cfg *conf.Config // immutable
+	log *logrus.Entry
+
+	logs     *logstore.Manager
+	handlers *handlers
+	net      *network.Server
+
+	ready chan struct{} // closed once registered and serving
+
+	mu          sync.Mutex // guards the fields below
+	zk          *zkutil.Client
+	clusterID   string
+	brokerEpoch int64
+	addrs       []net.Addr
+}
+
+// New checks the configuration and builds the broker; it starts nothing.
+func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("server: invalid configuration:\n%w", err)
+	}
+	if cfg.BrokerID < 0 {
+		// TODO(issue 3): broker id generation from /brokers/seqid.
+		return nil, fmt.Errorf("server: broker.id=%d: set a broker id; generated ids are not supported yet", cfg.BrokerID)
+	}
+	log = log.WithField("broker_id", cfg.BrokerID)
+	b := &Broker{cfg: cfg, log: log, ready: make(chan struct{})}
+	var err error
+	b.logs, err = logstore.NewManager(logstore.ManagerConfig{
+		Dirs:                              cfg.LogDirs,
+		DefaultLogConfig:                  logConfigFor(cfg.TopicDefaults(), cfg),
+		RecoveryThreadsPerDir:             cfg.NumRecoveryThreadsPerDataDir,
+		RetentionCheckInterval:            cfg.LogRetentionCheckInterval,
+		FlushCheckInterval:                cfg.LogFlushSchedulerInterval,
+		RecoveryPointCheckpointInterval:   cfg.LogFlushOffsetCheckpointInterval,
+		LogStartOffsetCheckpointInterval:  cfg.LogFlushStartOffsetCheckpointInterval,
+		HighWatermarkCheckpointInterval:   cfg.ReplicaHighWatermarkCheckpointInterval,
+		ProducerIDExpirationCheckInterval: 10 * time.Minute,
+		Logger:                            log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.handlers = &handlers{log: log.WithField("component", "handlers")}
+	netCfg := network.DefaultConfig()
+	netCfg.Listeners = cfg.Listeners
+	if l, ok := cfg.InterBrokerListener(); ok {
+		netCfg.InterBrokerListenerName = l.Name
+	}
+	netCfg.SocketRequestMaxBytes = int(cfg.SocketRequestMaxBytes)
+	netCfg.SocketSendBufferBytes = int(cfg.SocketSendBufferBytes)
+	netCfg.SocketReceiveBufferBytes = int(cfg.SocketReceiveBufferBytes)
+	netCfg.MaxConnections = cfg.MaxConnections
+	netCfg.MaxConnectionsPerIP = cfg.MaxConnectionsPerIP
+	netCfg.MaxConnectionsPerIPOverrides = cfg.MaxConnectionsPerIPOverrides
+	netCfg.ConnectionsMaxIdle = cfg.ConnectionsMaxIdle
+	netCfg.NumIOThreads = cfg.NumIOThreads
+	netCfg.QueuedMaxRequests = cfg.QueuedMaxRequests
+	netCfg.Logger = log.WithField("component", "socket_server")
+	b.net, err = network.New(netCfg, b.handlers)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Ready is closed once the broker is registered in ZooKeeper and serving.
+func (b *Broker) Ready() <-chan struct{} { return b.ready }
+
+// Addrs are the bound addresses of the listeners, in the order of
+// `listeners` (valid once Ready is closed).
+func (b *Broker) Addrs() []net.Addr {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.addrs
+}
+
+// ClusterID is the cluster's id from /cluster/id (valid once Ready).
+func (b *Broker) ClusterID() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.clusterID
+}
+
+// Run starts the broker and serves until ctx is done, then shuts down. It
+// returns after everything it started has stopped; a start-up failure is
+// returned with what was already started stopped again.
+func (b *Broker) Run(ctx context.Context) error {
+	zkc, err := zkutil.Connect(ctx, zkutil.Config{
+		ZooKeeper:           b.cfg.ZooKeeper,
+		SessionTimeout:      b.cfg.ZooKeeperSessionTimeout,
+		ConnectionTimeout:   b.cfg.ZooKeeperConnectionTimeout,
+		MaxInFlightRequests: b.cfg.ZooKeeperMaxInFlightRequests,
+		Log:                 b.log.WithField("component", "zookeeper"),
+	})
+	if err != nil {
+		return fmt.Errorf("server: cannot reach ZooKeeper at %s within zookeeper.connection.timeout.ms=%d: %w",
+			b.cfg.ZooKeeper, b.cfg.ZooKeeperConnectionTimeout.Milliseconds(), err)
+	}
+	defer zkc.Close() // last: the broker znode goes when the broker is gone
+	sessionEvents, stopSessionEvents := zkc.SessionEvents()
+	defer stopSessionEvents()
+	clusterID, err := zkc.GetOrCreateClusterID(ctx)
+	if err != nil {
+		return fmt.Errorf("server: read cluster id: %w", err)
+	}
+	b.mu.Lock()
+	b.zk, b.clusterID = zkc, clusterID
+	b.mu.Unlock()
+	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
+
+	if err := b.logs.Load(ctx); err != nil {
+		return fmt.Errorf("server: load logs: %w", err)
+	}
+	if err := b.logs.EnsureMetaProperties(b.cfg.BrokerID, clusterID); err != nil {
+		b.logs.Shutdown()
+		return fmt.Errorf("server: %w", err)
+	}
+
+	serveCtx, stopServing := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	start := func(name string, run func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := run(serveCtx); err != nil {
+				errc <- fmt.Errorf("server: %s: %w", name, err)
+			}
+		}()
+	}
+	start("log manager", b.logs.Run)
+	start("socket server", b.net.Run)
+	shutdown := func() error {
+		stopServing()
+		wg.Wait()
+		return b.logs.Shutdown()
+	}
+
+	select {
+	case <-b.net.Ready():
+	case err := <-errc:
+		return errors.Join(err, shutdown())
+	case <-ctx.Done():
+		return shutdown()
+	}
+	b.mu.Lock()
+	b.addrs = b.net.Addrs()
+	b.mu.Unlock()
+	if err := b.register(ctx); err != nil {
+		return errors.Join(err, shutdown())
+	}
+	close(b.ready)
+	b.log.WithField("endpoints", b.advertised()).Info("broker started")
+
+	for {
+		select {
+		case <-ctx.Done():
+			b.log.Info("shutting down")
+			err := shutdown()
+			b.log.Info("broker stopped")
+			return err
+		case err := <-errc:
+			return errors.Join(err, shutdown())
+		case ev, ok := <-sessionEvents:
+			if !ok {
+				sessionEvents = nil
+				continue
+			}
+			if ev.Type == zkutil.SessionNew {
+				// The old session's ephemeral znode went with it.
+				if err := b.register(ctx); err != nil {
+					b.log.WithError(err).Error("re-registering after ZooKeeper session expiry failed")
+				}
+			}
+		}
+	}
+}
+
+// advertised returns the endpoints to register: advertised.listeners with a
+// port of 0 replaced by the port actually bound, and an empty host by the
+// machine's name, as Kafka does.
+func (b *Broker) advertised() []conf.Listener {
+	b.mu.Lock()
+	addrs := b.addrs
+	b.mu.Unlock()
+	listeners := b.cfg.Advertised()
+	out := make([]conf.Listener, len(listeners))
+	for i, l := range listeners {
+		out[i] = l
+		for j, bound := range b.cfg.Listeners {
+			if bound.Name == l.Name && l.Port == 0 && j < len(addrs) {
+				if tcp, ok := addrs[j].(*net.TCPAddr); ok {
+					out[i].Port = tcp.Port
+				}
+			}
+		}
+		if out[i].Host == "" {
+			out[i].Host = canonicalHostname()
+		}
+	}
+	return out
+}
+
+// register creates /brokers/ids/<id>; its czxid becomes the broker epoch.
+func (b *Broker) register(ctx context.Context) error {
+	b.mu.Lock()
+	zkc := b.zk
+	b.mu.Unlock()
+	epoch, err := zkc.RegisterBroker(ctx, zkutil.BrokerInfo{
+		ID:        b.cfg.BrokerID,
+		Endpoints: b.advertised(),
+		JMXPort:   -1,
+		Rack:      b.cfg.BrokerRack,
+	})
+	if err != nil {
+		if errors.Is(err, zkutil.ErrNodeExists) {
+			return fmt.Errorf("server: broker.id %d is already registered by a live broker in ZooKeeper: %w", b.cfg.BrokerID, err)
+		}
+		return fmt.Errorf("server: register broker: %w", err)
+	}
+	b.mu.Lock()
+	b.brokerEpoch = epoch
+	b.mu.Unlock()
+	b.log.WithField("broker_epoch", epoch).Info("registered in ZooKeeper")
+	return nil
+}
