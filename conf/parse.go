@@ -70,9 +70,21 @@ type Warnings []Warning
 // .yaml or .yml, a Java .properties file (Kafka's server.properties)
 // otherwise. See Parse for what comes back.
 func Load(path string) (*Config, Warnings, error) {
+	props, err := ReadFile(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Parse(props)
+}
+
+// ReadFile reads a configuration file's key/value pairs without
+// interpreting them: YAML if the name ends in .yaml or .yml, a Java
+// .properties file otherwise. The broker's start command merges its
+// --override flags into them before Parse.
+func ReadFile(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("conf: %w", err)
+		return nil, fmt.Errorf("conf: %w", err)
 	}
 	var props map[string]string
 	switch strings.ToLower(filepath.Ext(path)) {
@@ -82,9 +94,9 @@ func Load(path string) (*Config, Warnings, error) {
 		props, err = parseProperties(data)
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("conf: %s: %w", path, err)
+		return nil, fmt.Errorf("conf: %s: %w", path, err)
 	}
-	return Parse(props)
+	return props, nil
 }
 
 // Parse builds a Config from key/value pairs with Kafka's key names, as read

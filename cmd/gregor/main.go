@@ -11,6 +11,7 @@ import (
 const usage = `usage: gregor <command> [flags]
 
 commands:
+  server      start a broker: gregor server start <server.properties> [--override key=value]
   version     print the version
   dump-log    print the batches and records of log segment files (kafka-dump-log)
 `
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dump-log":
 		return runDumpLog(args[1:], stdout, stderr)
+	case "server":
+		return runServer(args[1:], stderr)
 	}
 	fmt.Fprintf(stderr, "gregor: unknown command %q\n\n%s", args[0], usage)
 	return 2
