@@ -37,8 +37,13 @@ fuzz:
 	  done; \
 	done
 
-BENCHTIME ?= 1x
+# First the storage engine's figures: each benchmark next to a raw file
+# baseline run in the same process, printed as the table of
+# docs/BENCHMARKS.md (about a minute). Then every benchmark once, for
+# benchstat; BENCHTIME=1x makes that a quick smoke run.
+BENCHTIME ?= 1s
 bench:
+	GREGOR_FIGURES=1 $(GO) test -run TestStorageFigures -v -count=1 ./logstore/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
 
 run: build

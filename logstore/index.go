@@ -44,6 +44,14 @@ package logstore
 // (4 KiB) of log, about a microsecond per 4 KiB appended, which is noise
 // next to the append itself.
 //
+// Recovery is different: it rebuilds both indexes while it reads the log at
+// page-cache speed, and one pwrite per entry took 45% of its CPU time in
+// BenchmarkRecovery (two syscalls per 16 KiB batch, against one 1 MiB read
+// per 64 batches).
+// Segment.recover therefore buffers its appends (bufferAppends): the entries
+// are counted at once and written indexWriteBufferBytes at a time, and all
+// of them before recover returns. Nothing looks the index up meanwhile.
+//
 // Lookups read through a PROT_READ, MAP_SHARED mapping of the whole file.
 // Linux has a unified page cache, so an entry written with pwrite is visible
 // through the mapping at once, with no msync. Reading a hole of the sparse
@@ -123,6 +131,11 @@ const (
 	// 500 MiB of resident set against 63 MiB, with a target of 300 MiB for
 	// the whole broker.
 	warmSectionBytes = 8192
+
+	// indexWriteBufferBytes is how many bytes of buffered entries a
+	// rebuilding index collects before it writes them: 8,192 offset entries,
+	// the index of 32 MiB of log at the default interval.
+	indexWriteBufferBytes = 64 << 10
 )
 
 // indexField locates one big-endian signed integer inside an index entry.
@@ -171,6 +184,9 @@ type indexFile struct {
 	// given to open, or to the last Resize. TrimToValidSize leaves it.
 	maxIndexSize int
 	scratch      [maxIndexEntrySize]byte // what appendEntry writes, so that an append does not allocate
+	// buffered holds the last entries appended while buffering, counted in
+	// entries and lastEntry but not yet written; nil when not buffering.
+	buffered []byte
 
 	mapMu     sync.Mutex             // serialises making the mapping under concurrent lookups
 	mapping   atomic.Pointer[[]byte] // read-only view of the whole file; nil until a lookup needs it
@@ -267,6 +283,15 @@ func (ix *indexFile) appendEntry(entry []byte) error {
 	if ix.entries >= ix.maxEntries {
 		return fmt.Errorf("append to index %s with %d entries: %w", ix.path, ix.entries, ErrIndexFull)
 	}
+	if ix.buffered != nil {
+		ix.buffered = append(ix.buffered, entry...)
+		copy(ix.lastEntry[:], entry)
+		ix.entries++
+		if len(ix.buffered) >= indexWriteBufferBytes {
+			return ix.writeBuffered()
+		}
+		return nil
+	}
 	// A slice of entry itself would escape through the File interface.
 	write := ix.scratch[:copy(ix.scratch[:], entry)]
 	if _, err := ix.file.WriteAt(write, int64(ix.entries)*int64(ix.entrySize)); err != nil {
@@ -274,6 +299,42 @@ func (ix *indexFile) appendEntry(entry []byte) error {
 	}
 	copy(ix.lastEntry[:], entry)
 	ix.entries++
+	return nil
+}
+
+// bufferAppends makes appends collect entries in memory and write them
+// indexWriteBufferBytes at a time (see the file comment). The entries count
+// at once, but lookups and reads would not see them in the file: the caller
+// must not look the index up, truncate, resize or close it before
+// endBufferedAppends.
+func (ix *indexFile) bufferAppends() {
+	ix.buffered = make([]byte, 0, indexWriteBufferBytes+maxIndexEntrySize)
+}
+
+// endBufferedAppends writes the buffered entries and makes appends write
+// each entry again. If the write fails, the entries not written are dropped
+// from the index.
+func (ix *indexFile) endBufferedAppends() error {
+	if ix.buffered == nil {
+		return nil
+	}
+	err := ix.writeBuffered()
+	ix.buffered = nil
+	return err
+}
+
+// writeBuffered writes the buffered entries after the ones in the file.
+func (ix *indexFile) writeBuffered() error {
+	if len(ix.buffered) == 0 {
+		return nil
+	}
+	first := ix.entries - len(ix.buffered)/ix.entrySize
+	_, err := ix.file.WriteAt(ix.buffered, int64(first)*int64(ix.entrySize))
+	ix.buffered = ix.buffered[:0]
+	if err != nil {
+		err = storageErr("append to index "+ix.path, err)
+		return errors.Join(err, ix.truncateToEntries(first))
+	}
 	return nil
 }
 

@@ -477,11 +477,12 @@ func (s *Segment) findOffsetByTimestamp(ts, startingOffset int64) (TimestampOffs
 // Should the rebuilt indexes not fit (segment.index.bytes was lowered since
 // the segment was written), later entries are left out: a sparser index only
 // makes lookups scan further, it never makes them wrong.
+//
+// The index entries are buffered and written in a few large writes rather
+// than one pwrite each (see index.go), all of them before recover returns.
 func (s *Segment) recover(onBatch func(BatchHeader)) (truncated int64, err error) {
-	for _, idx := range []interface {
-		Reset() error
-		Resize(int) error
-	}{s.offsetIndex, s.timeIndex} {
+	indexes := []*indexFile{&s.offsetIndex.indexFile, &s.timeIndex.indexFile}
+	for _, idx := range indexes {
 		if err := idx.Reset(); err != nil {
 			return 0, err
 		}
@@ -489,6 +490,12 @@ func (s *Segment) recover(onBatch func(BatchHeader)) (truncated int64, err error
 			return 0, err
 		}
 	}
+	for _, idx := range indexes {
+		idx.bufferAppends()
+	}
+	defer func() {
+		err = errors.Join(err, s.offsetIndex.endBufferedAppends(), s.timeIndex.endBufferedAppends())
+	}()
 	s.nextOffset = s.baseOffset
 	s.maxTimestampSoFar = NoTimestamp
 	s.offsetOfMaxTimestampSoFar = s.baseOffset
