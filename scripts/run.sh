@@ -1,22 +1,75 @@
 #!/usr/bin/env bash
-# make run: start what exists of Gregor so far.
+# make run: a single-node ZooKeeper on 127.0.0.1:2181 and one Gregor broker
+# on localhost:9092, with their data under the folder given (default ./data).
+# Ctrl-C stops both.
 #
-# The storage engine and configuration are built (issue: foundation). The
-# network server, ZooKeeper registration and the controller come with the
-# broker issue; until then this builds the binary, shows what it can do, and
-# exits successfully.
+# ZooKeeper is Debian's `zookeeper` package (installed here when missing and
+# this user may run apt-get), run in the foreground with a configuration of
+# our own, so that nothing of the system's ZooKeeper service is touched.
 set -euo pipefail
-data_dir=${1:-data}
+data_dir=$(mkdir -p "${1:-data}" && cd "${1:-data}" && pwd)
 bin=bin/gregor
+zk_port=${ZK_PORT:-2181}
+kafka_port=${KAFKA_PORT:-9092}
 
-echo "gregor: built $bin"
-echo
-echo "Not built yet: the network listener on localhost:9092, ZooKeeper"
-echo "registration and the controller. 'make run' will start a single-node"
-echo "ZooKeeper and one broker once they exist."
-echo
-echo "What works today:"
-echo "  $bin version"
-echo "  $bin dump-log --files <log.dirs>/<topic>-<partition>/00000000000000000000.log --print-data-log"
-echo
-echo "Data will live under: $data_dir"
+zk_jar=/usr/share/java/zookeeper.jar
+if [ ! -f "$zk_jar" ] || ! command -v java >/dev/null 2>&1; then
+  echo "run: installing ZooKeeper (Debian package zookeeper)"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends zookeeper default-jre-headless
+fi
+classpath=$zk_jar
+[ -f /usr/share/java/slf4j-simple.jar ] && classpath=$classpath:/usr/share/java/slf4j-simple.jar
+
+mkdir -p "$data_dir/zookeeper" "$data_dir/broker-1"
+cat > "$data_dir/zookeeper/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$data_dir/zookeeper
+clientPort=$zk_port
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=srvr,ruok
+CFG
+cat > "$data_dir/broker-1/server.properties" <<CFG
+broker.id=1
+listeners=PLAINTEXT://localhost:$kafka_port
+log.dirs=$data_dir/broker-1/logs
+zookeeper.connect=127.0.0.1:$zk_port
+CFG
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo
+  echo "run: stopping"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[i]}" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop INT TERM EXIT
+
+java -cp "$classpath" org.apache.zookeeper.server.ZooKeeperServerMain "$data_dir/zookeeper/zoo.cfg" \
+  > "$data_dir/zookeeper/zookeeper.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  if (exec 3<>/dev/tcp/127.0.0.1/$zk_port && printf ruok >&3 && read -r -t 1 ok <&3 && [ "$ok" = imok ]) 2>/dev/null; then
+    break
+  fi
+  sleep 0.2
+done
+echo "run: ZooKeeper on 127.0.0.1:$zk_port (log: $data_dir/zookeeper/zookeeper.log)"
+
+"$bin" server start "$data_dir/broker-1/server.properties" &
+pids+=($!)
+cat <<MSG
+run: broker 1 starting on localhost:$kafka_port (data: $data_dir/broker-1)
+
+The broker registers in ZooKeeper and answers ApiVersions today. Metadata,
+Produce and Fetch are being built (issue 3); once they land:
+  bin/gregor topics --bootstrap-server localhost:$kafka_port --create --topic demo --partitions 3
+  kcat -b localhost:$kafka_port -t demo -P      # type lines, Ctrl-D
+  kcat -b localhost:$kafka_port -t demo -C -e
+Ctrl-C stops the broker and ZooKeeper.
+MSG
+wait "${pids[1]}"
