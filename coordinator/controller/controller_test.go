@@ -1,0 +1,187 @@
+package controller
+
+import (
+	"context"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/internal/zktest"
+	"github.com/gregor-broker/gregor/zkutil"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestMain(m *testing.M) { os.Exit(zktest.RunMain(m)) }
+
+// recordingSender answers every control request and remembers, per target
+// broker, the live broker ids of the last UpdateMetadata it got.
+type recordingSender struct {
+	mu   sync.Mutex
+	last map[int32][]int32 // target broker -> live broker ids
+	from map[int32]int32   // target broker -> controller id of the last request
+}
+
+func newRecordingSender() *recordingSender {
+	return &recordingSender{last: map[int32][]int32{}, from: map[int32]int32{}}
+}
+
+func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistration, req kmsg.Request) (kmsg.Response, error) {
+	um := req.(*kmsg.UpdateMetadataRequest)
+	var ids []int32
+	for _, b := range um.LiveBrokers {
+		ids = append(ids, b.ID)
+	}
+	s.mu.Lock()
+	s.last[broker.Info.ID] = ids
+	s.from[broker.Info.ID] = um.ControllerID
+	s.mu.Unlock()
+	return um.ResponseKind(), nil
+}
+
+func (s *recordingSender) lastSeen(target int32) ([]int32, int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last[target], s.from[target]
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
+type member struct {
+	id     int32
+	zk     *zkutil.Client
+	ctrl   *Controller
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startMember connects a ZooKeeper session, registers broker id in it and
+// runs a controller candidate.
+func startMember(t *testing.T, connect string, id int32, sender Sender) *member {
+	t.Helper()
+	zc, err := conf.ParseZooKeeperConnect(connect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client, err := zkutil.Connect(context.Background(), zkutil.Config{ZooKeeper: zc, SessionTimeout: 6 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CreateTopLevelPaths(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.RegisterBroker(context.Background(), zkutil.BrokerInfo{
+		ID:        id,
+		Endpoints: []conf.Listener{{Name: "PLAINTEXT", SecurityProtocol: conf.Plaintext, Host: "127.0.0.1", Port: 9000 + int(id)}},
+		JMXPort:   -1,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctrl, err := New(Config{BrokerID: id, ZK: client, Sender: sender, RetryBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &member{id: id, zk: client, ctrl: ctrl, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		ctrl.Run(ctx)
+	}()
+	t.Cleanup(m.stop)
+	return m
+}
+
+// stop ends the candidate and its session (its broker znode and, if it led,
+// /controller go with it).
+func (m *member) stop() {
+	m.cancel()
+	<-m.done
+	m.zk.Close()
+}
+
+func TestElectionFailoverAndBrokerChanges(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	sender := newRecordingSender()
+	m1 := startMember(t, connect, 1, sender)
+	m2 := startMember(t, connect, 2, sender)
+
+	var leader, other *member
+	eventually(t, "one controller", func() bool {
+		l1, _ := m1.ctrl.IsController()
+		l2, _ := m2.ctrl.IsController()
+		switch {
+		case l1 && !l2:
+			leader, other = m1, m2
+		case l2 && !l1:
+			leader, other = m2, m1
+		default:
+			return false
+		}
+		return other.ctrl.ActiveController() == leader.id
+	})
+	_, firstEpoch := leader.ctrl.IsController()
+	eventually(t, "both brokers told of both", func() bool {
+		a, from1 := sender.lastSeen(1)
+		b, from2 := sender.lastSeen(2)
+		return slices.Equal(a, []int32{1, 2}) && slices.Equal(b, []int32{1, 2}) && from1 == leader.id && from2 == leader.id
+	})
+
+	m3 := startMember(t, connect, 3, sender)
+	eventually(t, "a joining broker announced to all", func() bool {
+		for _, target := range []int32{1, 2, 3} {
+			if ids, _ := sender.lastSeen(target); !slices.Equal(ids, []int32{1, 2, 3}) {
+				return false
+			}
+		}
+		return true
+	})
+
+	leader.stop()
+	eventually(t, "a new controller with a higher epoch", func() bool {
+		for _, m := range []*member{other, m3} {
+			if ok, epoch := m.ctrl.IsController(); ok && epoch > firstEpoch {
+				return true
+			}
+		}
+		return false
+	})
+	survivors := []int32{other.id, m3.id}
+	slices.Sort(survivors)
+	eventually(t, "the dead broker dropped from the survivors' metadata", func() bool {
+		for _, target := range survivors {
+			if ids, _ := sender.lastSeen(target); !slices.Equal(ids, survivors) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestControllerResignsWhenItsSessionExpires(t *testing.T) {
+	zk := zktest.Shared(t)
+	connect := zk.Chroot(t)
+	m := startMember(t, connect, 1, newRecordingSender())
+	eventually(t, "controller", func() bool { ok, _ := m.ctrl.IsController(); return ok })
+	_, epoch := m.ctrl.IsController()
+	if err := zk.ExpireSession(context.Background(), m.zk.SessionID()); err != nil {
+		t.Fatal(err)
+	}
+	// The lone candidate resigns, then wins again in its new session (its
+	// broker registration is gone; the server re-registers in real life).
+	eventually(t, "re-elected with a new epoch", func() bool {
+		ok, e := m.ctrl.IsController()
+		return ok && e > epoch
+	})
+}
