@@ -163,7 +163,7 @@ func TestBrokerRegistersAgainAfterSessionExpiry(t *testing.T) {
 	zkConnect := zk.Chroot(t)
 	b := runBroker(t, testBrokerConfig(t, 2, zkConnect))
 	b.mu.Lock()
-	session, epoch := b.zk.SessionID(), b.brokerEpoch
+	session, epoch := b.zk.SessionID(), b.handlers.brokerEpoch.Load()
 	b.mu.Unlock()
 	if err := zk.ExpireSession(context.Background(), session); err != nil {
 		t.Fatal(err)
