@@ -286,3 +286,13 @@ func TestMetadataCacheConcurrentReadsDuringUpdates(t *testing.T) {
 		t.Fatalf("leader epoch %d after %d updates", ps.LeaderEpoch, updates)
 	}
 }
+
+// snapshotBrokersForTest returns copies of the live brokers, for an update
+// that keeps them.
+func (c *MetadataCache) snapshotBrokersForTest() []CachedBroker {
+	var out []CachedBroker
+	for _, b := range c.AliveBrokers() {
+		out = append(out, *b)
+	}
+	return out
+}
