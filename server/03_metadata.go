@@ -9,8 +9,8 @@ package server
 // Brokers and leaders are reported on the listener the request came in on:
 // a broker without an endpoint on that listener is left out of the broker
 // list, and a partition whose leader lacks it has leader -1 and
-// LEADER_NOT_AVAILABLE, or LISTENER_NOT_FOUND from v6 (KAFKA-7235: a
-// client on a misconfigured listener should not retry forever). Only v0
+// LEADER_NOT_AVAILABLE, or LISTENER_NOT_FOUND from v6 (a client on a
+// listener some brokers lack should see why, not retry in the dark). Only v0
 // drops replicas and ISR members without a live endpoint on the listener,
 // answering REPLICA_NOT_AVAILABLE for such a partition; later versions list
 // them as cached and rely on offline replicas (v5+, KIP-112).
@@ -20,17 +20,17 @@ package server
 // once; topics come back in the order asked, or by name for all topics, and
 // partitions by index. A topic not cached gets UNKNOWN_TOPIC_OR_PARTITION,
 // or INVALID_TOPIC_EXCEPTION when its name breaks Kafka's rules.
-// TODO(issue 3): allow_auto_topic_creation (v4+, KIP-204; implied before v4)
+// TODO(issue 3): allow_auto_topic_creation (v4+; implied before v4)
 // with auto.create.topics.enable comes with the controller; until then no
 // topic is created by Metadata.
 //
-// Per version: v1 adds the controller id, racks and is_internal (KIP-4); v2
-// the cluster id (KIP-78); v3 throttle time; v5 offline replicas (KIP-112);
-// v7 leader epochs (KIP-320); v8 authorized operations (KIP-430); v9 is
-// flexible (KIP-482); v10 topic ids in the response (KIP-516), where, as in
-// Kafka 2.8, a request naming a topic by id or with a null name is answered
-// INVALID_REQUEST on each topic asked; v11 drops the cluster's authorized
-// operations (KIP-700, DescribeCluster took them over).
+// Per version: v1 adds the controller id and is_internal (KIP-4) and racks
+// (KIP-36); v2 the cluster id (KIP-78); v3 throttle time; v5 offline
+// replicas (KIP-112); v7 leader epochs (KIP-320); v8 authorized operations
+// (KIP-430); v9 is flexible (KIP-482); v10 topic ids in the response
+// (KIP-516), where, as in Kafka 2.8, a request naming a topic by id or with
+// a null name is answered INVALID_REQUEST on each topic asked; v11 drops the
+// cluster's authorized operations (KIP-700, DescribeCluster took them over).
 //
 // Authorized operations are computed as Kafka computes them without an
 // authorizer: every operation the resource type supports. When not asked

@@ -20,7 +20,7 @@ package server
 // protocols' names until v3 adds explicit listener names (KIP-103); v2 adds
 // racks (KIP-36); v4 offline replicas (KIP-112); v5 the broker epoch
 // (KIP-380) and groups partition states by topic (TopicStates instead of
-// PartitionStates, KIP-380's size reduction); v6 is flexible (KIP-482); v7
+// PartitionStates); v6 is flexible (KIP-482); v7
 // adds topic ids (KIP-516). v8 (KRaft-to-ZooKeeper migration) is not served.
 //
 // Like Kafka without an authorizer, anyone may send it; the CLUSTER_ACTION

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -205,7 +206,7 @@ func (c *MetadataCache) update(u *MetadataUpdate) (deleted []PartitionState) {
 				continue
 			}
 			if !copied[ps.Topic] {
-				partitions = maps32Clone(partitions)
+				partitions = maps.Clone(partitions)
 				next.partitionStates[ps.Topic] = partitions
 				copied[ps.Topic] = true
 			}
@@ -224,7 +225,7 @@ func (c *MetadataCache) update(u *MetadataUpdate) (deleted []PartitionState) {
 			next.partitionStates[ps.Topic] = partitions
 			copied[ps.Topic] = true
 		} else if !copied[ps.Topic] {
-			partitions = maps32Clone(partitions)
+			partitions = maps.Clone(partitions)
 			next.partitionStates[ps.Topic] = partitions
 			copied[ps.Topic] = true
 		}
@@ -269,14 +270,6 @@ func listenerNames(b *CachedBroker) []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-func maps32Clone(m map[int32]*PartitionState) map[int32]*PartitionState {
-	out := make(map[int32]*PartitionState, len(m)+1)
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // ClusterID is the cluster's id ("" until the broker has read it).
@@ -352,7 +345,7 @@ func (c *MetadataCache) AllTopics() []string {
 //     listenerName; otherwise the leader is -1 and the error is
 //     LEADER_NOT_AVAILABLE, or LISTENER_NOT_FOUND when the leader is live
 //     but lacks the listener and errorUnavailableListeners is set
-//     (Metadata v6+, KIP-291's follow-up KAFKA-7235);
+//     (Metadata v6+);
 //   - with errorUnavailableEndpoints (Metadata v0 only), replicas and ISR
 //     members without a live endpoint on the listener are dropped, and a
 //     partition with a live leader then gets REPLICA_NOT_AVAILABLE;
@@ -394,7 +387,10 @@ func (s *metadataSnapshot) partitionMetadata(ps *PartitionState, listenerName st
 		p.OfflineReplicas = []int32{}
 	}
 	leader, live := s.aliveBrokers[ps.Leader]
-	_, hasEndpoint := leader.endpointIfLive(listenerName, live)
+	hasEndpoint := false
+	if live {
+		_, hasEndpoint = leader.endpoint(listenerName)
+	}
 	switch {
 	case !live:
 		p.Leader, p.ErrorCode = noLeader, kerr.LeaderNotAvailable.Code
@@ -408,14 +404,6 @@ func (s *metadataSnapshot) partitionMetadata(ps *PartitionState, listenerName st
 		p.Leader = ps.Leader
 	}
 	return p
-}
-
-// endpointIfLive is endpoint for a broker that may be absent (live false).
-func (b *CachedBroker) endpointIfLive(listenerName string, live bool) (BrokerEndpoint, bool) {
-	if !live {
-		return BrokerEndpoint{}, false
-	}
-	return b.endpoint(listenerName)
 }
 
 // filterAlive returns ids, or with filter only the ids of live brokers with
