@@ -1,6 +1,8 @@
 package server
 
 import (
+	"sync/atomic"
+
 	"github.com/sirupsen/logrus"
 )
 
@@ -13,7 +15,23 @@ const debugLevel = logrus.DebugLevel
 //
 // Safe for concurrent use: network calls Handle from its worker goroutines.
 type handlers struct {
-	log *logrus.Entry
+	log      *logrus.Entry
+	brokerID int32 // immutable: broker.id
+
+	// metadata is the cluster as UpdateMetadata last described it.
+	metadata *MetadataCache
+	// controllerEpoch fences the controller's requests (control_requests.go).
+	controllerEpoch controllerEpochFence
+	// brokerEpoch is the czxid of this broker's /brokers/ids znode, set by
+	// the Broker at each registration; 0 before the first, when no request
+	// is stale (every czxid is positive).
+	brokerEpoch atomic.Int64
+}
+
+// newHandlers returns the handlers of broker brokerID, with an empty
+// metadata cache.
+func newHandlers(brokerID int32, log *logrus.Entry) *handlers {
+	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log)}
 }
 
 // requestFields are the log fields of a request (STYLE.md section 9).

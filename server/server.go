@@ -47,11 +47,10 @@ type Broker struct {
 
 	ready chan struct{} // closed once registered and serving
 
-	mu          sync.Mutex // guards the fields below
-	zk          *zkutil.Client
-	clusterID   string
-	brokerEpoch int64
-	addrs       []net.Addr
+	mu        sync.Mutex // guards the fields below
+	zk        *zkutil.Client
+	clusterID string
+	addrs     []net.Addr
 }
 
 // New checks the configuration and builds the broker; it starts nothing.
@@ -81,7 +80,7 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.handlers = &handlers{log: log.WithField("component", "handlers")}
+	b.handlers = newHandlers(cfg.BrokerID, log.WithField("component", "handlers"))
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
 	if l, ok := cfg.InterBrokerListener(); ok {
@@ -147,6 +146,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.zk, b.clusterID = zkc, clusterID
 	b.mu.Unlock()
+	b.handlers.metadata.setClusterID(clusterID)
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {
@@ -259,9 +259,9 @@ func (b *Broker) register(ctx context.Context) error {
 		}
 		return fmt.Errorf("server: register broker: %w", err)
 	}
-	b.mu.Lock()
-	b.brokerEpoch = epoch
-	b.mu.Unlock()
+	// Control requests stamped with an older epoch were meant for the
+	// previous registration and are refused from now on (KIP-380).
+	b.handlers.brokerEpoch.Store(epoch)
 	b.log.WithField("broker_epoch", epoch).Info("registered in ZooKeeper")
 	return nil
 }

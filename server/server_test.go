@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/network"
 	"github.com/gregor-broker/gregor/zkutil"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -163,7 +165,7 @@ func TestBrokerRegistersAgainAfterSessionExpiry(t *testing.T) {
 	zkConnect := zk.Chroot(t)
 	b := runBroker(t, testBrokerConfig(t, 2, zkConnect))
 	b.mu.Lock()
-	session, epoch := b.zk.SessionID(), b.brokerEpoch
+	session, epoch := b.zk.SessionID(), b.handlers.brokerEpoch.Load()
 	b.mu.Unlock()
 	if err := zk.ExpireSession(context.Background(), session); err != nil {
 		t.Fatal(err)
@@ -179,5 +181,66 @@ func TestBrokerRegistersAgainAfterSessionExpiry(t *testing.T) {
 			t.Fatalf("broker not registered again after its session expired: %+v %v", reg, err)
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// A real broker knows nothing of the cluster until the controller's
+// UpdateMetadata reaches it over the wire; then Metadata lists it, and an
+// UpdateMetadata for an earlier registration of it is refused.
+func TestBrokerAnswersMetadataAfterUpdateMetadata(t *testing.T) {
+	zkConnect := zktest.Shared(t).Chroot(t)
+	b := runBroker(t, testBrokerConfig(t, 3, zkConnect))
+	reg, err := connectZK(t, zkConnect).Broker(context.Background(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := b.Addrs()[0].(*net.TCPAddr)
+	client, err := network.NewClient(network.ClientConfig{Addr: tcp.String(), ClientID: "broker-0-controller", DialTimeout: 5 * time.Second, RequestTimeout: 10 * time.Second, ReconnectBackoff: 50 * time.Millisecond, ReconnectBackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+
+	metadata := func() *kmsg.MetadataResponse {
+		t.Helper()
+		req := kmsg.NewPtrMetadataRequest()
+		req.Version = 11
+		resp, err := client.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.MetadataResponse)
+	}
+	if md := metadata(); len(md.Brokers) != 0 || md.ClusterID == nil || *md.ClusterID != b.ClusterID() {
+		t.Fatalf("before UpdateMetadata: brokers %+v cluster id %v", md.Brokers, md.ClusterID)
+	}
+
+	updateMetadata := func(brokerEpoch int64) int16 {
+		t.Helper()
+		req := kmsg.NewPtrUpdateMetadataRequest()
+		req.Version = 7
+		req.ControllerID, req.ControllerEpoch, req.BrokerEpoch = 3, 1, brokerEpoch
+		lb := kmsg.NewUpdateMetadataRequestLiveBroker()
+		lb.ID = 3
+		ep := kmsg.NewUpdateMetadataRequestLiveBrokerEndpoint()
+		ep.Host, ep.Port, ep.ListenerName, ep.SecurityProtocol = tcp.IP.String(), int32(tcp.Port), "PLAINTEXT", 0
+		lb.Endpoints = append(lb.Endpoints, ep)
+		req.LiveBrokers = append(req.LiveBrokers, lb)
+		resp, err := client.Request(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.UpdateMetadataResponse).ErrorCode
+	}
+	if code := updateMetadata(reg.Epoch - 1); code != kerr.StaleBrokerEpoch.Code {
+		t.Fatalf("UpdateMetadata for an earlier registration: error %d", code)
+	}
+	if code := updateMetadata(reg.Epoch); code != 0 {
+		t.Fatalf("UpdateMetadata: error %d", code)
+	}
+	md := metadata()
+	if len(md.Brokers) != 1 || md.Brokers[0].NodeID != 3 || md.Brokers[0].Port != int32(tcp.Port) || md.ControllerID != 3 {
+		t.Fatalf("after UpdateMetadata: brokers %+v controller %d", md.Brokers, md.ControllerID)
 	}
 }

@@ -1,0 +1,174 @@
+package server
+
+// Metadata (key 3): versions 0-11.
+//
+// Answered entirely from the metadata cache, so every broker answers alike
+// once the controller's UpdateMetadata has reached it; before the first one
+// the broker list is empty, as in Kafka.
+//
+// Brokers and leaders are reported on the listener the request came in on:
+// a broker without an endpoint on that listener is left out of the broker
+// list, and a partition whose leader lacks it has leader -1 and
+// LEADER_NOT_AVAILABLE, or LISTENER_NOT_FOUND from v6 (a client on a
+// listener some brokers lack should see why, not retry in the dark). Only v0
+// drops replicas and ISR members without a live endpoint on the listener,
+// answering REPLICA_NOT_AVAILABLE for such a partition; later versions list
+// them as cached and rely on offline replicas (v5+, KIP-112).
+//
+// Which topics: in v0 an empty list means every topic; from v1 (KIP-4) a
+// null list means every topic and an empty one none. Duplicates are answered
+// once; topics come back in the order asked, or by name for all topics, and
+// partitions by index. A topic not cached gets UNKNOWN_TOPIC_OR_PARTITION,
+// or INVALID_TOPIC_EXCEPTION when its name breaks Kafka's rules.
+// TODO(issue 3): allow_auto_topic_creation (v4+; implied before v4)
+// with auto.create.topics.enable comes with the controller; until then no
+// topic is created by Metadata.
+//
+// Per version: v1 adds the controller id and is_internal (KIP-4) and racks
+// (KIP-36); v2 the cluster id (KIP-78); v3 throttle time; v5 offline
+// replicas (KIP-112); v7 leader epochs (KIP-320); v8 authorized operations
+// (KIP-430); v9 is flexible (KIP-482); v10 topic ids in the response
+// (KIP-516), where, as in Kafka 2.8, a request naming a topic by id or with
+// a null name is answered INVALID_REQUEST on each topic asked; v11 drops the
+// cluster's authorized operations (KIP-700, DescribeCluster took them over).
+//
+// Authorized operations are computed as Kafka computes them without an
+// authorizer: every operation the resource type supports. When not asked
+// for, they are -2^31. TODO(issue 3): ask the authorizer once there is one.
+
+import (
+	"context"
+	"math"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { registerSyncAPI(kmsg.Metadata, 0, 11, (*handlers).handleMetadata) }
+
+func (h *handlers) handleMetadata(_ context.Context, r *request) (kmsg.Response, error) {
+	req := r.body.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	v := req.Version
+	listener := r.conn.ListenerName
+	allTopics := req.Topics == nil || (v == 0 && len(req.Topics) == 0)
+
+	if !allTopics && v >= 10 {
+		for _, t := range req.Topics {
+			if t.Topic == nil || t.TopicID != ([16]byte{}) {
+				return invalidMetadataRequest(req), nil
+			}
+		}
+	}
+
+	for _, b := range h.metadata.AliveBrokers() {
+		ep, ok := b.endpoint(listener)
+		if !ok {
+			continue
+		}
+		rb := kmsg.NewMetadataResponseBroker()
+		rb.NodeID, rb.Host, rb.Port, rb.Rack = b.ID, ep.Host, ep.Port, b.Rack
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+	if id := h.metadata.ClusterID(); id != "" {
+		resp.ClusterID = kmsg.StringPtr(id)
+	}
+	resp.ControllerID = h.metadata.ControllerID()
+
+	var names []string
+	if allTopics {
+		names = h.metadata.AllTopics()
+	} else {
+		seen := make(map[string]bool, len(req.Topics))
+		for _, t := range req.Topics {
+			if t.Topic != nil && !seen[*t.Topic] {
+				seen[*t.Topic] = true
+				names = append(names, *t.Topic)
+			}
+		}
+	}
+	cached := h.metadata.TopicMetadata(names, listener, v == 0, v >= 6)
+	if len(cached) == len(names) {
+		resp.Topics = cached
+	} else {
+		byName := make(map[string]kmsg.MetadataResponseTopic, len(cached))
+		for _, t := range cached {
+			byName[*t.Topic] = t
+		}
+		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(names))
+		for _, name := range names {
+			t, ok := byName[name]
+			if !ok {
+				t = missingTopicMetadata(name)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+	}
+
+	if v >= 8 {
+		if req.IncludeTopicAuthorizedOperations {
+			for i := range resp.Topics {
+				resp.Topics[i].AuthorizedOperations = topicAuthorizedOperations
+			}
+		}
+		if v <= 10 && req.IncludeClusterAuthorizedOperations {
+			resp.AuthorizedOperations = clusterAuthorizedOperations
+		}
+	}
+	return resp, nil
+}
+
+// missingTopicMetadata answers a topic the cache does not hold.
+func missingTopicMetadata(name string) kmsg.MetadataResponseTopic {
+	t := kmsg.NewMetadataResponseTopic()
+	t.Topic = kmsg.StringPtr(name)
+	t.IsInternal = isInternalTopic(name)
+	t.Partitions = []kmsg.MetadataResponseTopicPartition{}
+	t.ErrorCode = kerr.UnknownTopicOrPartition.Code
+	if !validTopicName(name) {
+		t.ErrorCode = kerr.InvalidTopicException.Code
+	}
+	return t
+}
+
+// invalidMetadataRequest answers INVALID_REQUEST on every topic asked, as
+// Kafka's MetadataRequest.getErrorResponse does (a null name becomes "").
+func invalidMetadataRequest(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	for _, rt := range req.Topics {
+		t := kmsg.NewMetadataResponseTopic()
+		t.Topic = kmsg.StringPtr("")
+		if rt.Topic != nil {
+			t.Topic = kmsg.StringPtr(*rt.Topic)
+		}
+		t.TopicID = rt.TopicID
+		t.ErrorCode = kerr.InvalidRequest.Code
+		t.Partitions = []kmsg.MetadataResponseTopicPartition{}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp
+}
+
+// Authorized operations without an authorizer: every operation the resource
+// type supports (Kafka's AclEntry.supportedOperations), as a bit field with
+// bit n set for operation code n.
+var (
+	topicAuthorizedOperations = aclBits(kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate,
+		kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter,
+		kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs)
+	clusterAuthorizedOperations = aclBits(kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction,
+		kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite,
+		kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe)
+)
+
+// notRequestedAuthorizedOperations is what a response carries when the
+// client did not ask for authorized operations.
+const notRequestedAuthorizedOperations int32 = math.MinInt32
+
+func aclBits(ops ...kmsg.ACLOperation) int32 {
+	var bits int32
+	for _, op := range ops {
+		bits |= 1 << op
+	}
+	return bits
+}
