@@ -65,8 +65,10 @@ pids+=($!)
 cat <<MSG
 run: broker 1 starting on localhost:$kafka_port (data: $data_dir/broker-1)
 
-The broker registers in ZooKeeper and answers ApiVersions today. Metadata,
-Produce and Fetch are being built (issue 3); once they land:
+Today the broker registers in ZooKeeper, runs for controller and answers
+ApiVersions and Metadata:
+  kcat -b localhost:$kafka_port -L
+Topics, Produce and Fetch are being built (issue 3); once they land:
   bin/gregor topics --bootstrap-server localhost:$kafka_port --create --topic demo --partitions 3
   kcat -b localhost:$kafka_port -t demo -P      # type lines, Ctrl-D
   kcat -b localhost:$kafka_port -t demo -C -e

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/coordinator/controller"
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/network"
 	"github.com/gregor-broker/gregor/zkutil"
@@ -143,9 +144,13 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("server: read cluster id: %w", err)
 	}
+	if err := zkc.CreateTopLevelPaths(ctx); err != nil {
+		return fmt.Errorf("server: create ZooKeeper paths: %w", err)
+	}
 	b.mu.Lock()
 	b.zk, b.clusterID = zkc, clusterID
 	b.mu.Unlock()
+	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.metadata.setClusterID(clusterID)
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
@@ -189,6 +194,27 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	if err := b.register(ctx); err != nil {
 		return errors.Join(err, shutdown())
+	}
+	// The controller candidate runs once the broker is registered, and
+	// stops after the socket server has drained (STYLE.md section 5:
+	// resign as controller after requests in flight are done).
+	ctrl, sender, err := b.newController(zkc)
+	if err != nil {
+		return errors.Join(err, shutdown())
+	}
+	ctrlCtx, stopController := context.WithCancel(context.Background())
+	ctrlDone := make(chan struct{})
+	go func() {
+		defer close(ctrlDone)
+		ctrl.Run(ctrlCtx)
+	}()
+	serveOnly := shutdown
+	shutdown = func() error {
+		err := serveOnly()
+		stopController()
+		<-ctrlDone
+		sender.Close()
+		return err
 	}
 	close(b.ready)
 	b.log.WithField("endpoints", b.advertised()).Info("broker started")
@@ -264,4 +290,26 @@ func (b *Broker) register(ctx context.Context) error {
 	b.handlers.brokerEpoch.Store(epoch)
 	b.log.WithField("broker_epoch", epoch).Info("registered in ZooKeeper")
 	return nil
+}
+
+// newController builds this broker's controller candidate, reaching brokers
+// on the inter-broker listener.
+func (b *Broker) newController(zkc *zkutil.Client) (*controller.Controller, *controlSender, error) {
+	listener, ok := b.cfg.InterBrokerListener()
+	if !ok {
+		return nil, nil, fmt.Errorf("server: no advertised endpoint for the inter-broker listener")
+	}
+	log := b.log.WithField("component", "controller")
+	sender := newControlSender(listener.Name, b.cfg.BrokerID, b.cfg.ControllerSocketTimeout, log)
+	ctrl, err := controller.New(controller.Config{
+		BrokerID: b.cfg.BrokerID,
+		ZK:       zkc,
+		Sender:   sender,
+		Logger:   b.log,
+	})
+	if err != nil {
+		sender.Close()
+		return nil, nil, err
+	}
+	return ctrl, sender, nil
 }
