@@ -26,6 +26,8 @@ type handlers struct {
 	// the Broker at each registration; 0 before the first, when no request
 	// is stale (every czxid is positive).
 	brokerEpoch atomic.Int64
+	// replicas holds the partitions hosted here (replica_manager.go).
+	replicas *replicaManager
 }
 
 // newHandlers returns the handlers of broker brokerID, with an empty

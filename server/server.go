@@ -82,6 +82,11 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 		return nil, err
 	}
 	b.handlers = newHandlers(cfg.BrokerID, log.WithField("component", "handlers"))
+	// TODO(issue 3): per-topic overrides from /config/topics; new logs get
+	// the broker defaults until then.
+	topicDefaults := logConfigFor(cfg.TopicDefaults(), cfg)
+	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs,
+		func(string) logstore.LogConfig { return topicDefaults }, log)
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
 	if l, ok := cfg.InterBrokerListener(); ok {

@@ -1,0 +1,236 @@
+package server
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/gregor-broker/gregor/logstore"
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Leader epochs with a meaning in StopReplica v3 (Kafka's LeaderAndIsr).
+const (
+	// stopReplicaNoEpoch is the epoch of StopReplica v0-v2, which carry
+	// none: the epoch check is skipped.
+	stopReplicaNoEpoch int32 = -1
+	// epochDuringDelete is sent when the topic is being deleted, whose
+	// leader epoch is not bumped: the replica stops regardless.
+	epochDuringDelete int32 = -2
+)
+
+// replicaManager holds the partitions this broker hosts a replica of, and
+// applies the controller's LeaderAndIsr and StopReplica to them (Kafka 2.8's
+// ReplicaManager, without its produce and fetch paths, which live in the
+// API files and the partitions).
+//
+// Safe for concurrent use. State changes (becomeLeaderOrFollower,
+// stopReplicas) run one at a time under stateChangeMu (Kafka's
+// replicaStateChangeLock); lookups on the produce and fetch path only take
+// mu for reading. Lock order: controllerEpochFence.mu ->
+// replicaManager.stateChangeMu -> replicaManager.mu -> Partition.mu ->
+// logstore's locks. mu is never held while a log is created or deleted.
+type replicaManager struct {
+	brokerID  int32             // immutable
+	logs      *logstore.Manager // immutable
+	logConfig func(topic string) logstore.LogConfig
+	log       *logrus.Entry // component=replica_manager
+	stateLog  *logrus.Entry // component=state_change
+
+	stateChangeMu sync.Mutex // serialises becomeLeaderOrFollower and stopReplicas
+
+	mu         sync.RWMutex // guards the field below
+	partitions map[logstore.TopicPartition]*Partition
+}
+
+// newReplicaManager returns a replica manager hosting nothing yet. logConfig
+// gives the config a topic's new logs are created with.
+func newReplicaManager(brokerID int32, logs *logstore.Manager, logConfig func(topic string) logstore.LogConfig, log *logrus.Entry) *replicaManager {
+	return &replicaManager{
+		brokerID:   brokerID,
+		logs:       logs,
+		logConfig:  logConfig,
+		log:        log.WithField("component", "replica_manager"),
+		stateLog:   log.WithField("component", "state_change"),
+		partitions: map[logstore.TopicPartition]*Partition{},
+	}
+}
+
+// getPartition returns the hosted partition, or UNKNOWN_TOPIC_OR_PARTITION.
+func (rm *replicaManager) getPartition(tp logstore.TopicPartition) (*Partition, error) {
+	rm.mu.RLock()
+	p, ok := rm.partitions[tp]
+	rm.mu.RUnlock()
+	if !ok {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	return p, nil
+}
+
+// leaderPartition returns the hosted partition if this broker leads it:
+// UNKNOWN_TOPIC_OR_PARTITION when it is not hosted, NOT_LEADER_OR_FOLLOWER
+// when another broker leads it. The answer can be stale by the time the
+// caller acts on it; Partition.AppendRecordsToLeader checks again under
+// the partition's lock.
+func (rm *replicaManager) leaderPartition(tp logstore.TopicPartition) (*Partition, error) {
+	p, err := rm.getPartition(tp)
+	if err != nil {
+		return nil, err
+	}
+	if !p.IsLeader() {
+		return nil, kerr.NotLeaderForPartition
+	}
+	return p, nil
+}
+
+// partitionCount is the number of hosted partitions.
+func (rm *replicaManager) partitionCount() int {
+	rm.mu.RLock()
+	defer rm.mu.RUnlock()
+	return len(rm.partitions)
+}
+
+// becomeLeaderOrFollower applies the partition states of one LeaderAndIsr
+// request, whose controller and broker epochs the caller has checked, and
+// returns an error code per partition (Kafka 2.8's
+// ReplicaManager.becomeLeaderOrFollower):
+//
+//   - a newer leader epoch than the hosted one is applied: the log is
+//     created if needed, then the partition becomes leader or follower;
+//     UNKNOWN_TOPIC_OR_PARTITION if this broker is not in the assignment;
+//   - an older or equal leader epoch is ignored with STALE_CONTROLLER_EPOCH,
+//     as Kafka 2.8 answers (FENCED_LEADER_EPOCH is StopReplica's answer);
+//   - a log that cannot be created is KAFKA_STORAGE_ERROR.
+//
+// states must carry their topic (as v0-v1 requests do, and
+// leaderAndISRPartitionStates arranges for later versions).
+func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition) map[logstore.TopicPartition]int16 {
+	rm.stateChangeMu.Lock()
+	defer rm.stateChangeMu.Unlock()
+	codes := make(map[logstore.TopicPartition]int16, len(states))
+	for i := range states {
+		st := &states[i]
+		tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
+		fields := logrus.Fields{
+			"topic":                tp.Topic,
+			"partition":            tp.Partition,
+			"controller_id":        controllerID,
+			"controller_epoch":     st.ControllerEpoch,
+			"leader_epoch":         st.LeaderEpoch,
+			"current_leader_epoch": noLeaderEpoch,
+		}
+		p, _ := rm.getPartition(tp)
+		current := noLeaderEpoch
+		if p != nil {
+			current = p.LeaderEpoch()
+			fields["current_leader_epoch"] = current
+		}
+		switch {
+		case st.LeaderEpoch < current:
+			rm.stateLog.WithFields(fields).Warn("ignoring LeaderAndIsr with an older leader epoch")
+			codes[tp] = kerr.StaleControllerEpoch.Code
+			continue
+		case st.LeaderEpoch == current:
+			rm.stateLog.WithFields(fields).Info("ignoring LeaderAndIsr with the current leader epoch")
+			codes[tp] = kerr.StaleControllerEpoch.Code
+			continue
+		case !slices.Contains(st.Replicas, rm.brokerID):
+			fields["replicas"] = st.Replicas
+			rm.stateLog.WithFields(fields).Warn("ignoring LeaderAndIsr for a partition not assigned to this broker")
+			codes[tp] = kerr.UnknownTopicOrPartition.Code
+			continue
+		}
+		newlyHosted := p == nil
+		if newlyHosted {
+			l, err := rm.logs.GetOrCreateLog(tp, rm.logConfig(tp.Topic))
+			if err != nil {
+				rm.stateLog.WithFields(fields).WithError(err).Error("cannot create the log of a new replica")
+				codes[tp] = errorCode(rm.log, fmt.Errorf("server: create log of %s: %w", tp, err))
+				continue
+			}
+			p = newPartition(tp, rm.brokerID, l, rm.stateLog)
+		}
+		if st.Leader == rm.brokerID {
+			p.makeLeader(st)
+			// TODO(issue 4): stop the fetcher this broker ran as follower.
+		} else {
+			p.makeFollower(st)
+			// TODO(issue 4): if the new leader is alive in the metadata
+			// cache, truncate (OffsetForLeaderEpoch) and add a fetcher
+			// from it; Kafka's makeFollowers.
+		}
+		if newlyHosted {
+			// Published only once its state is set, so that no reader
+			// sees a partition without a leader epoch.
+			rm.mu.Lock()
+			rm.partitions[tp] = p
+			rm.mu.Unlock()
+		}
+		codes[tp] = 0
+	}
+	return codes
+}
+
+// stopReplicaPartition is one partition of a StopReplica request.
+type stopReplicaPartition struct {
+	tp logstore.TopicPartition
+	// leaderEpoch is stopReplicaNoEpoch before v3, epochDuringDelete when
+	// the topic is being deleted.
+	leaderEpoch int32
+	delete      bool
+}
+
+// stopReplicas applies one StopReplica request, whose controller and broker
+// epochs the caller has checked, and returns an error code per partition
+// (Kafka 2.8's ReplicaManager.stopReplicas and stopPartitions):
+//
+//   - a hosted partition stops when the request's leader epoch is newer,
+//     -1 (v0-v2, no epoch) or -2 (topic deletion); an older or equal epoch
+//     is FENCED_LEADER_EPOCH and nothing happens;
+//   - with delete, the partition is no longer hosted and its log is
+//     deleted; without, it stays hosted with its state (and so keeps
+//     fencing older epochs), as in Kafka, and only stops replicating;
+//   - a partition not hosted stops trivially, and with delete its log is
+//     deleted if one was loaded (a topic deleted while the broker was
+//     down).
+func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[logstore.TopicPartition]int16 {
+	rm.stateChangeMu.Lock()
+	defer rm.stateChangeMu.Unlock()
+	codes := make(map[logstore.TopicPartition]int16, len(partitions))
+	for _, sp := range partitions {
+		fields := logrus.Fields{
+			"topic":        sp.tp.Topic,
+			"partition":    sp.tp.Partition,
+			"leader_epoch": sp.leaderEpoch,
+			"delete":       sp.delete,
+		}
+		if p, err := rm.getPartition(sp.tp); err == nil {
+			current := p.LeaderEpoch()
+			if sp.leaderEpoch != stopReplicaNoEpoch && sp.leaderEpoch != epochDuringDelete && sp.leaderEpoch <= current {
+				fields["current_leader_epoch"] = current
+				rm.stateLog.WithFields(fields).Warn("ignoring StopReplica with an older or current leader epoch")
+				codes[sp.tp] = kerr.FencedLeaderEpoch.Code
+				continue
+			}
+		}
+		// TODO(issue 4): stop the fetcher of the partition; complete the
+		// delayed produce and fetch requests waiting on it.
+		codes[sp.tp] = 0
+		if !sp.delete {
+			rm.stateLog.WithFields(fields).Info("stopped replica")
+			continue
+		}
+		rm.mu.Lock()
+		delete(rm.partitions, sp.tp)
+		rm.mu.Unlock()
+		if err := rm.logs.DeleteLog(sp.tp); err != nil {
+			rm.stateLog.WithFields(fields).WithError(err).Error("cannot delete the log of a stopped replica")
+			codes[sp.tp] = errorCode(rm.log, fmt.Errorf("server: delete log of %s: %w", sp.tp, err))
+			continue
+		}
+		rm.stateLog.WithFields(fields).Info("stopped and deleted replica")
+	}
+	return codes
+}
