@@ -82,6 +82,7 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 		return nil, err
 	}
 	b.handlers = newHandlers(cfg.BrokerID, log.WithField("component", "handlers"))
+	b.handlers.cfg = cfg
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
 	if l, ok := cfg.InterBrokerListener(); ok {
@@ -152,6 +153,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.metadata.setClusterID(clusterID)
+	b.handlers.topics = zkc
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {
