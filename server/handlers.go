@@ -1,8 +1,11 @@
 package server
 
 import (
+	"context"
 	"sync/atomic"
 
+	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/sirupsen/logrus"
 )
 
@@ -28,6 +31,25 @@ type handlers struct {
 	brokerEpoch atomic.Int64
 	// replicas holds the partitions hosted here (replica_manager.go).
 	replicas *replicaManager
+
+	// cfg is the broker's configuration (num.partitions,
+	// delete.topic.enable, ...); set by New, immutable.
+	cfg *conf.Config
+	// topics is where the admin APIs (CreateTopics, DeleteTopics) write:
+	// the ZooKeeper client, set by Run once connected and before the
+	// socket server starts.
+	topics topicStore
+}
+
+// topicStore is what the admin APIs read and write in ZooKeeper;
+// *zkutil.Client implements it.
+type topicStore interface {
+	CreateTopic(ctx context.Context, topic string, a zkutil.TopicAssignment) error
+	TopicExists(ctx context.Context, topic string) (bool, error)
+	Topics(ctx context.Context) ([]string, error)
+	TopicDeletions(ctx context.Context) ([]string, error)
+	SetEntityConfig(ctx context.Context, typ zkutil.ConfigEntityType, name string, cfg map[string]string) error
+	RequestTopicDeletion(ctx context.Context, topic string) error
 }
 
 // newHandlers returns the handlers of broker brokerID, with an empty

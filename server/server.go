@@ -87,6 +87,7 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	topicDefaults := logConfigFor(cfg.TopicDefaults(), cfg)
 	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs,
 		func(string) logstore.LogConfig { return topicDefaults }, log)
+	b.handlers.cfg = cfg
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
 	if l, ok := cfg.InterBrokerListener(); ok {
@@ -157,6 +158,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Unlock()
 	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.metadata.setClusterID(clusterID)
+	b.handlers.topics = zkc
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {

@@ -1,0 +1,273 @@
+package server
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gregor-broker/gregor/internal/zktest"
+	"github.com/gregor-broker/gregor/zkutil"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// adminTestHandlers are the handlers of broker 1, the controller, with
+// brokers 1-3 live and topic "existing" cached, writing to a fresh
+// ZooKeeper chroot: num.partitions=3, default.replication.factor=2.
+func adminTestHandlers(t *testing.T) (*handlers, *zkutil.Client) {
+	t.Helper()
+	zkConnect := zktest.Shared(t).Chroot(t)
+	zkc := connectZK(t, zkConnect)
+	if err := zkc.CreateTopLevelPaths(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h := newHandlers(1, discardLogger())
+	h.cfg = testBrokerConfig(t, 1, zkConnect)
+	h.cfg.NumPartitions, h.cfg.DefaultReplicationFactor = 3, 2
+	h.topics = zkc
+	h.metadata.update(&MetadataUpdate{
+		ControllerID: 1,
+		LiveBrokers:  []CachedBroker{plaintextBroker(1, "h1", 9092), plaintextBroker(2, "h2", 9092), plaintextBroker(3, "h3", 9092)},
+		Partitions:   []PartitionState{partitionState("existing", 0, 1, 1, 2)},
+	})
+	return h, zkc
+}
+
+func createTopic(name string, partitions int32, rf int16, configs ...string) kmsg.CreateTopicsRequestTopic {
+	t := kmsg.NewCreateTopicsRequestTopic()
+	t.Topic, t.NumPartitions, t.ReplicationFactor = name, partitions, rf
+	for i := 0; i+1 < len(configs); i += 2 {
+		c := kmsg.NewCreateTopicsRequestTopicConfig()
+		c.Name, c.Value = configs[i], kmsg.StringPtr(configs[i+1])
+		t.Configs = append(t.Configs, c)
+	}
+	return t
+}
+
+func withAssignment(t kmsg.CreateTopicsRequestTopic, replicas ...[]int32) kmsg.CreateTopicsRequestTopic {
+	t.NumPartitions, t.ReplicationFactor = -1, -1
+	for p, r := range replicas {
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = int32(p), r
+		t.ReplicaAssignment = append(t.ReplicaAssignment, a)
+	}
+	return t
+}
+
+func createTopics(t *testing.T, h *handlers, v int16, validateOnly bool, topics ...kmsg.CreateTopicsRequestTopic) *kmsg.CreateTopicsResponse {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis, req.ValidateOnly, req.Topics = v, 30000, validateOnly, topics
+	resp := callOnListener(t, h, "PLAINTEXT", req).(*kmsg.CreateTopicsResponse)
+	if len(resp.Topics) != len(topics) {
+		t.Fatalf("%d topics answered, %d asked", len(resp.Topics), len(topics))
+	}
+	return resp
+}
+
+func TestCreateTopicsErrors(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	ctx := context.Background()
+	if err := zkc.CreateTopic(ctx, "in_zk", zkutil.TopicAssignment{Partitions: map[int32][]int32{0: {1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := zkc.CreateTopic(ctx, "deleting", zkutil.TopicAssignment{Partitions: map[int32][]int32{0: {1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := zkc.RequestTopicDeletion(ctx, "deleting"); err != nil {
+		t.Fatal(err)
+	}
+	nullConfig := createTopic("nullconfig", 1, 1)
+	nullConfig.Configs = []kmsg.CreateTopicsRequestTopicConfig{{Name: "retention.ms"}}
+	both := withAssignment(createTopic("both", 0, 0), []int32{1})
+	both.NumPartitions = 2
+
+	tests := []struct {
+		name  string
+		topic kmsg.CreateTopicsRequestTopic
+		code  *kerr.Error
+		msg   string
+	}{
+		{"cached", createTopic("existing", 1, 1), kerr.TopicAlreadyExists, "Topic 'existing' already exists."},
+		{"in zookeeper", createTopic("in_zk", 1, 1), kerr.TopicAlreadyExists, "Topic 'in_zk' already exists."},
+		{"marked for deletion", createTopic("deleting", 1, 1), kerr.TopicAlreadyExists, "Topic 'deleting' is marked for deletion."},
+		{"collision", createTopic("in.zk", 1, 1), kerr.InvalidTopicException, "Topic 'in.zk' collides with existing topics: in_zk"},
+		{"illegal name", createTopic("a/b", 1, 1), kerr.InvalidTopicException, "contains a character other than"},
+		{"dot", createTopic("..", 1, 1), kerr.InvalidTopicException, `Topic name cannot be "." or ".."`},
+		{"too long", createTopic(strings.Repeat("x", 250), 1, 1), kerr.InvalidTopicException, "longer than 249"},
+		{"zero partitions", createTopic("p0", 0, 1), kerr.InvalidPartitions, "Number of partitions must be larger than 0."},
+		{"negative partitions", createTopic("pneg", -2, 1), kerr.InvalidPartitions, ""},
+		{"zero replication", createTopic("rf0", 1, 0), kerr.InvalidReplicationFactor, "Replication factor must be larger than 0."},
+		{"too many replicas", createTopic("rf4", 1, 4), kerr.InvalidReplicationFactor, "Replication factor: 4 larger than available brokers: 3."},
+		{"uneven assignment", withAssignment(createTopic("uneven", 0, 0), []int32{1, 2}, []int32{1}), kerr.InvalidReplicaAssignment, "same number of replicas"},
+		{"duplicate replica", withAssignment(createTopic("dup", 0, 0), []int32{1, 1}), kerr.InvalidReplicaAssignment, "Duplicate replica assignment"},
+		{"gap in partitions", func() kmsg.CreateTopicsRequestTopic {
+			tt := withAssignment(createTopic("gap", 0, 0), []int32{1}, []int32{2})
+			tt.ReplicaAssignment[1].Partition = 2
+			return tt
+		}(), kerr.InvalidReplicaAssignment, "consecutive 0-based"},
+		{"both assignment and counts", both, kerr.InvalidRequest, "Both numPartitions"},
+		{"null config", nullConfig, kerr.InvalidRequest, "Null value not supported for topic configs : retention.ms"},
+		{"unknown config", createTopic("unk", 1, 1, "no.such.config", "1"), kerr.InvalidConfig, "no.such.config"},
+		{"bad config value", createTopic("bad", 1, 1, "retention.ms", "soon"), kerr.InvalidConfig, "retention.ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rt := createTopics(t, h, 7, false, tt.topic).Topics[0]
+			if rt.ErrorCode != tt.code.Code || rt.ErrorMessage == nil || !strings.Contains(*rt.ErrorMessage, tt.msg) {
+				t.Fatalf("error %d %v, want %s with %q", rt.ErrorCode, strPtr(rt.ErrorMessage), tt.code.Message, tt.msg)
+			}
+			if rt.NumPartitions != -1 || rt.ReplicationFactor != -1 || rt.Configs != nil || rt.TopicID != [16]byte{} {
+				t.Fatalf("failed topic reports %d partitions, rf %d, %d configs, id %x", rt.NumPartitions, rt.ReplicationFactor, len(rt.Configs), rt.TopicID)
+			}
+		})
+	}
+	// Nothing but the setup's topics was written.
+	if topics, err := zkc.Topics(ctx); err != nil || !slices.Equal(topics, []string{"deleting", "in_zk"}) {
+		t.Fatalf("topics in ZooKeeper: %v %v", topics, err)
+	}
+}
+
+func strPtr(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
+}
+
+func TestCreateTopicsDuplicateNamesAndNotController(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	resp := createTopics(t, h, 4, false, createTopic("twice", 1, 1), createTopic("once", 1, 1), createTopic("twice", 1, 1))
+	for i, want := range []*kerr.Error{kerr.InvalidRequest, nil, kerr.InvalidRequest} {
+		if code := resp.Topics[i].ErrorCode; (want == nil && code != 0) || (want != nil && code != want.Code) {
+			t.Fatalf("topic %d (%s): error %d, want %v", i, resp.Topics[i].Topic, code, want)
+		}
+	}
+	if ok, _ := zkc.TopicExists(context.Background(), "twice"); ok {
+		t.Fatal("a topic named twice was created")
+	}
+
+	h.metadata.update(&MetadataUpdate{ControllerID: 2, LiveBrokers: h.metadata.snapshotBrokersForTest()})
+	if rt := createTopics(t, h, 7, false, createTopic("elsewhere", 1, 1)).Topics[0]; rt.ErrorCode != kerr.NotController.Code {
+		t.Fatalf("CreateTopics on a broker that is not the controller: error %d", rt.ErrorCode)
+	}
+}
+
+func TestCreateTopicsValidateOnlyWritesNothing(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	ctx := context.Background()
+	rt := createTopics(t, h, 7, true, createTopic("dry", 4, 3, "retention.ms", "1000")).Topics[0]
+	if rt.ErrorCode != 0 || rt.NumPartitions != 4 || rt.ReplicationFactor != 3 || len(rt.Configs) == 0 || rt.TopicID != [16]byte{} {
+		t.Fatalf("validate only: %+v", rt)
+	}
+	if ok, err := zkc.TopicExists(ctx, "dry"); ok || err != nil {
+		t.Fatalf("validate_only created the topic (%v)", err)
+	}
+	if cfg, err := zkc.EntityConfig(ctx, zkutil.ConfigTopics, "dry"); err != nil || len(cfg) != 0 {
+		t.Fatalf("validate_only wrote a config: %v %v", cfg, err)
+	}
+	if rt := createTopics(t, h, 7, true, createTopic("dry", 4, 4)).Topics[0]; rt.ErrorCode != kerr.InvalidReplicationFactor.Code {
+		t.Fatalf("validate only with rf 4 of 3 brokers: error %d", rt.ErrorCode)
+	}
+}
+
+func TestCreateTopicsExplicitAssignmentWrittenExactly(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	want := map[int32][]int32{0: {3, 1}, 1: {1, 2}, 2: {2, 3}}
+	rt := createTopics(t, h, 7, false, withAssignment(createTopic("explicit", 0, 0, "cleanup.policy", "compact"), want[0], want[1], want[2])).Topics[0]
+	if rt.ErrorCode != 0 || rt.NumPartitions != 3 || rt.ReplicationFactor != 2 {
+		t.Fatalf("explicit assignment: %+v", rt)
+	}
+	a, _, err := zkc.TopicAssignment(context.Background(), "explicit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.EqualFunc(a.Partitions, want, slices.Equal[[]int32]) {
+		t.Fatalf("assignment written %v, want %v", a.Partitions, want)
+	}
+	if a.TopicID.IsZero() || [16]byte(a.TopicID) != rt.TopicID {
+		t.Fatalf("topic id in ZooKeeper %v, in the response %x", a.TopicID, rt.TopicID)
+	}
+	cfg, err := zkc.EntityConfig(context.Background(), zkutil.ConfigTopics, "explicit")
+	if err != nil || !maps.Equal(cfg, map[string]string{"cleanup.policy": "compact"}) {
+		t.Fatalf("config in ZooKeeper: %v %v", cfg, err)
+	}
+	if rt := createTopics(t, h, 7, false, createTopic("explicit", 1, 1)).Topics[0]; rt.ErrorCode != kerr.TopicAlreadyExists.Code {
+		t.Fatalf("creating it again: error %d", rt.ErrorCode)
+	}
+}
+
+func TestCreateTopicsDefaults(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	rt := createTopics(t, h, 4, false, createTopic("defaults", -1, -1)).Topics[0]
+	if rt.ErrorCode != 0 {
+		t.Fatalf("defaults: error %d", rt.ErrorCode)
+	}
+	a, _, err := zkc.TopicAssignment(context.Background(), "defaults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Partitions) != 3 {
+		t.Fatalf("%d partitions, num.partitions is 3", len(a.Partitions))
+	}
+	for p, r := range a.Partitions {
+		if len(r) != 2 || r[0] == r[1] || r[0] < 1 || r[0] > 3 || r[1] < 1 || r[1] > 3 {
+			t.Fatalf("partition %d on %v: want 2 distinct live brokers", p, r)
+		}
+	}
+	if cfg, err := zkc.EntityConfig(context.Background(), zkutil.ConfigTopics, "defaults"); err != nil || len(cfg) != 0 {
+		t.Fatalf("config of a topic without overrides: %v %v", cfg, err)
+	}
+}
+
+// Every version answers in its own shape: messages from v1, partitions,
+// replication factor and configs from v5, the topic id from v7; a timeout
+// of 0 gets REQUEST_TIMED_OUT for a topic created.
+func TestCreateTopicsVersions(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	for v := int16(0); v <= 7; v++ {
+		name := "v" + string(rune('0'+v))
+		resp := createTopics(t, h, v, false, createTopic(name, 2, 1, "retention.ms", "1000"), createTopic("existing", 1, 1))
+		ok, bad := resp.Topics[0], resp.Topics[1]
+		if ok.Topic != name || ok.ErrorCode != 0 || bad.ErrorCode != kerr.TopicAlreadyExists.Code {
+			t.Fatalf("v%d: %+v / %+v", v, ok, bad)
+		}
+		if (bad.ErrorMessage != nil) != (v >= 1) {
+			t.Fatalf("v%d: message %v", v, bad.ErrorMessage)
+		}
+		if v >= 5 {
+			if ok.NumPartitions != 2 || ok.ReplicationFactor != 1 {
+				t.Fatalf("v%d: %d partitions rf %d", v, ok.NumPartitions, ok.ReplicationFactor)
+			}
+			var retention *kmsg.CreateTopicsResponseTopicConfig
+			for i := range ok.Configs {
+				if ok.Configs[i].Name == "retention.ms" {
+					retention = &ok.Configs[i]
+				}
+			}
+			if retention == nil || strPtr(retention.Value) != "1000" || retention.Source != 1 {
+				t.Fatalf("v%d: retention.ms reported as %+v", v, retention)
+			}
+		} else if ok.NumPartitions != -1 || ok.Configs != nil {
+			t.Fatalf("v%d: v5 fields decoded: %+v", v, ok)
+		}
+		if (ok.TopicID != [16]byte{}) != (v >= 7) {
+			t.Fatalf("v%d: topic id %x", v, ok.TopicID)
+		}
+		if exists, err := zkc.TopicExists(context.Background(), name); !exists || err != nil {
+			t.Fatalf("v%d: topic not in ZooKeeper (%v)", v, err)
+		}
+	}
+
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis, req.Topics = 7, 0, []kmsg.CreateTopicsRequestTopic{createTopic("notimeout", 1, 1)}
+	resp := callOnListener(t, h, "PLAINTEXT", req).(*kmsg.CreateTopicsResponse)
+	if resp.Topics[0].ErrorCode != kerr.RequestTimedOut.Code {
+		t.Fatalf("timeout 0: error %d", resp.Topics[0].ErrorCode)
+	}
+	if exists, _ := zkc.TopicExists(context.Background(), "notimeout"); !exists {
+		t.Fatal("timeout 0: topic not created")
+	}
+}
