@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gregor-broker/gregor/conf"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -21,6 +24,11 @@ type zkStore interface {
 	WatchBrokerIDs(ctx context.Context) ([]int32, <-chan zkutil.WatchEvent, error)
 	Broker(ctx context.Context, id int32) (zkutil.BrokerRegistration, error)
 	SessionEvents() (<-chan zkutil.SessionEvent, func())
+	WatchTopics(ctx context.Context) ([]string, <-chan zkutil.WatchEvent, error)
+	TopicAssignments(ctx context.Context, topics []string) (map[string]zkutil.TopicAssignment, error)
+	PartitionStates(ctx context.Context, tps []zkutil.TopicPartition) []zkutil.PartitionStateResult
+	CreatePartitionStates(ctx context.Context, f zkutil.Fence, states []zkutil.PartitionStateWrite) []zkutil.PartitionStateResult
+	SetPartitionStates(ctx context.Context, f zkutil.Fence, updates []zkutil.PartitionStateWrite) []zkutil.PartitionStateResult
 }
 
 // Sender delivers a control request to one broker and returns its response.
@@ -39,12 +47,18 @@ type Config struct {
 	// RetryBackoff is how long to wait after a failed ZooKeeper call or
 	// request before trying again.
 	RetryBackoff time.Duration
-	Logger       *logrus.Entry
+	// InterBrokerListener names the listener whose endpoint LeaderAndIsr
+	// gives for partition leaders; empty: each broker's first endpoint.
+	InterBrokerListener string
+	// UncleanLeaderElection is unclean.leader.election.enable: whether a
+	// replica outside the ISR may lead when no ISR member is alive.
+	UncleanLeaderElection bool
+	Logger                *logrus.Entry
 }
 
 // Controller takes part in the election through /controller and, while it
-// holds it, owns the cluster state: the live brokers now; partition
-// leadership comes with the rest of the broker issue.
+// holds it, owns the cluster state: the live brokers, the topics'
+// assignments and their partitions' leaders and ISRs.
 //
 // One goroutine, Run's, owns all controller state and handles events in
 // order (Kafka's ControllerEventManager): ZooKeeper watches only wake it.
@@ -165,9 +179,16 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		log.WithError(err).Warn("watching /controller failed; resigning")
 		return
 	}
-	t := &term{c: c, log: log, epoch: election.Epoch, brokers: map[int32]zkutil.BrokerRegistration{}, senders: map[int32]*brokerSender{}}
+	t := &term{
+		c: c, log: log, epoch: election.Epoch, fence: election.Fence(),
+		brokers: map[int32]zkutil.BrokerRegistration{}, senders: map[int32]*brokerSender{},
+		topics: map[string]*topic{},
+	}
 	defer t.stopSenders()
-	brokerWatch := t.refreshBrokers(ctx)
+	brokerWatch, topicWatch, err := t.start(ctx)
+	if t.resignOn(err) {
+		return
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -185,8 +206,31 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 			}
 			controllerWatch = watch
 		case <-brokerWatch:
-			brokerWatch = t.refreshBrokers(ctx)
+			brokerWatch, err = t.onBrokerChange(ctx)
+			if t.resignOn(err) {
+				return
+			}
+		case <-topicWatch:
+			topicWatch, err = t.onTopicChange(ctx)
+			if t.resignOn(err) {
+				return
+			}
 		}
+	}
+}
+
+// resignOn logs an event's error and reports whether it means another
+// controller took over (a fenced write).
+func (t *term) resignOn(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, zkutil.ErrEpochFenced):
+		t.log.WithError(err).Warn("another controller took over; resigning")
+		return true
+	default:
+		t.log.WithError(err).Warn("handling a controller event failed")
+		return false
 	}
 }
 
@@ -205,19 +249,88 @@ type term struct {
 	c       *Controller
 	log     *logrus.Entry
 	epoch   int32
+	fence   zkutil.Fence
 	brokers map[int32]zkutil.BrokerRegistration // live brokers
 	senders map[int32]*brokerSender
+	topics  map[string]*topic // assignments and partition states
 }
 
-// refreshBrokers re-reads /brokers/ids, starts and stops the per-broker
-// senders, and sends every live broker the new broker set. It returns the
-// re-armed watch (nil, never firing, when ZooKeeper could not be read: the
-// session events then decide).
-func (t *term) refreshBrokers(ctx context.Context) <-chan zkutil.WatchEvent {
+func (t *term) alive(id int32) bool {
+	_, ok := t.brokers[id]
+	return ok
+}
+
+// start begins a term (Kafka's onControllerFailover): it reads the live
+// brokers, every topic and partition state, elects leaders for partitions
+// that lost theirs and creates the states of partitions that have none,
+// then re-syncs every broker: LeaderAndIsr for all its partitions and the
+// full UpdateMetadata. It returns the armed watches (nil, never firing,
+// when ZooKeeper could not be read: the session events then decide).
+func (t *term) start(ctx context.Context) (brokerWatch, topicWatch <-chan zkutil.WatchEvent, err error) {
+	brokerWatch, _, _, _ = t.refreshBrokers(ctx)
+	topicWatch, _, err = t.loadTopics(ctx)
+	if err != nil {
+		return brokerWatch, nil, err
+	}
+	_, created, err := t.reconcile(ctx, nil)
+	if err != nil {
+		return brokerWatch, topicWatch, err
+	}
+	ids := slices.Sorted(maps.Keys(t.brokers))
+	t.sendLeaderAndISR(nil, created, ids)
+	t.sendUpdateMetadata(nil, nil, ids)
+	return brokerWatch, topicWatch, nil
+}
+
+// onTopicChange handles a change of /brokers/topics (Kafka's TopicChange
+// and onNewPartitionCreation): new topics' partitions get a leader and a
+// state znode, their replicas LeaderAndIsr, every broker UpdateMetadata.
+func (t *term) onTopicChange(ctx context.Context) (<-chan zkutil.WatchEvent, error) {
+	watch, gone, err := t.loadTopics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	changed, created, err := t.reconcile(ctx, nil)
+	if err != nil {
+		return watch, err
+	}
+	t.sendLeaderAndISR(changed, created, nil)
+	if len(changed) > 0 || len(gone) > 0 {
+		t.sendUpdateMetadata(changed, gone, nil)
+	}
+	return watch, nil
+}
+
+// onBrokerChange handles a change of /brokers/ids (Kafka's onBrokerChange,
+// onBrokerFailure, onBrokerStartup): partitions led by dead brokers move to
+// a live ISR member or go offline, dead brokers leave ISRs, offline
+// partitions whose ISR member returned come back; the replicas of changed
+// partitions get LeaderAndIsr, brokers that joined LeaderAndIsr for all
+// their partitions and the full UpdateMetadata, the others UpdateMetadata
+// with the live brokers and the partitions that changed.
+func (t *term) onBrokerChange(ctx context.Context) (<-chan zkutil.WatchEvent, error) {
+	watch, joined, died, bounced := t.refreshBrokers(ctx)
+	changed, created, err := t.reconcile(ctx, bounced)
+	if err != nil {
+		return watch, err
+	}
+	t.sendLeaderAndISR(changed, created, joined)
+	touched := t.touching(append(slices.Clone(joined), died...))
+	maps.Copy(touched, changed)
+	t.sendUpdateMetadata(touched, nil, joined)
+	return watch, nil
+}
+
+// refreshBrokers re-reads /brokers/ids, and starts and stops the
+// per-broker senders. It returns the re-armed watch (nil, never firing,
+// when ZooKeeper could not be read: the session events then decide), the
+// brokers that joined and died (a restarted broker, whose epoch changed,
+// both: it is also in bounced), sorted.
+func (t *term) refreshBrokers(ctx context.Context) (watch <-chan zkutil.WatchEvent, joined, died, bounced []int32) {
 	ids, watch, err := t.c.cfg.ZK.WatchBrokerIDs(ctx)
 	if err != nil {
 		t.log.WithError(err).Warn("reading live brokers failed")
-		return nil
+		return nil, nil, nil, nil
 	}
 	live := map[int32]zkutil.BrokerRegistration{}
 	for _, id := range ids {
@@ -231,30 +344,46 @@ func (t *term) refreshBrokers(ctx context.Context) <-chan zkutil.WatchEvent {
 		live[id] = reg
 	}
 	for id, s := range t.senders {
-		if reg, ok := live[id]; !ok || reg.Epoch != s.broker.Epoch {
-			s.stop()
-			delete(t.senders, id)
-			t.log.WithField("broker_id", id).Info("broker left or restarted")
+		reg, ok := live[id]
+		if ok && reg.Epoch == s.broker.Epoch {
+			continue
+		}
+		s.stop()
+		delete(t.senders, id)
+		died = append(died, id)
+		if ok {
+			bounced = append(bounced, id)
+			t.log.WithField("broker_id", id).Info("broker restarted")
+		} else {
+			t.log.WithField("broker_id", id).Info("broker left")
 		}
 	}
 	for id, reg := range live {
 		if _, ok := t.senders[id]; !ok {
 			t.senders[id] = newBrokerSender(t.c, reg)
+			joined = append(joined, id)
 			t.log.WithField("broker_id", id).Info("broker joined")
 		}
 	}
 	t.brokers = live
-	for _, s := range t.senders {
-		s.enqueue(t.updateMetadata(s.broker))
-	}
-	return watch
+	slices.Sort(joined)
+	slices.Sort(died)
+	slices.Sort(bounced)
+	return watch, joined, died, bounced
 }
 
+// updateMetadataVersion is the UpdateMetadata version the controller sends
+// (Kafka 2.8's latest): v7 carries topic ids.
+const updateMetadataVersion = 7
+
 // updateMetadata builds the UpdateMetadata request telling broker the live
-// brokers (partition states follow with topic management).
-func (t *term) updateMetadata(broker zkutil.BrokerRegistration) *kmsg.UpdateMetadataRequest {
+// brokers and the states of parts. Brokers cache partition states
+// incrementally, so parts are those that changed, or all of them for a
+// broker that joined; deleted partitions go with leader -2, which makes
+// brokers forget them.
+func (t *term) updateMetadata(broker zkutil.BrokerRegistration, parts, deleted tpSet) *kmsg.UpdateMetadataRequest {
 	req := kmsg.NewPtrUpdateMetadataRequest()
-	req.Version = 7
+	req.Version = updateMetadataVersion
 	req.ControllerID = t.c.cfg.BrokerID
 	req.ControllerEpoch = t.epoch
 	req.BrokerEpoch = broker.Epoch
@@ -278,7 +407,64 @@ func (t *term) updateMetadata(broker zkutil.BrokerRegistration) *kmsg.UpdateMeta
 		}
 		req.LiveBrokers = append(req.LiveBrokers, lb)
 	}
+	topicState := func(name string, id zkutil.UUID) *kmsg.UpdateMetadataRequestTopicState {
+		if n := len(req.TopicStates); n > 0 && req.TopicStates[n-1].Topic == name {
+			return &req.TopicStates[n-1]
+		}
+		ts := kmsg.NewUpdateMetadataRequestTopicState()
+		ts.Topic, ts.TopicID = name, id
+		req.TopicStates = append(req.TopicStates, ts)
+		return &req.TopicStates[len(req.TopicStates)-1]
+	}
+	for _, tp := range t.sortedPartitions() {
+		p := t.partition(tp)
+		if !parts[tp] || !p.hasState {
+			continue
+		}
+		ps := kmsg.NewUpdateMetadataRequestTopicPartition()
+		ps.Topic, ps.Partition = tp.Topic, tp.Partition
+		ps.ControllerEpoch = p.state.ControllerEpoch
+		ps.Leader, ps.LeaderEpoch = p.state.Leader, p.state.LeaderEpoch
+		ps.ISR = slices.Clone(p.state.ISR)
+		ps.ZKVersion = p.zkVersion
+		ps.Replicas = slices.Clone(p.replicas)
+		ps.OfflineReplicas = offlineReplicas(p.replicas, t.alive)
+		ts := topicState(tp.Topic, t.topics[tp.Topic].id)
+		ts.PartitionStates = append(ts.PartitionStates, ps)
+	}
+	gone := slices.SortedFunc(maps.Keys(deleted), func(a, b zkutil.TopicPartition) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition) - int(b.Partition)
+	})
+	for _, tp := range gone {
+		ps := kmsg.NewUpdateMetadataRequestTopicPartition()
+		ps.Topic, ps.Partition = tp.Topic, tp.Partition
+		ps.ControllerEpoch = t.epoch
+		ps.Leader = leaderDuringDelete
+		ps.ISR, ps.Replicas, ps.OfflineReplicas = []int32{}, []int32{}, []int32{}
+		ts := topicState(tp.Topic, zkutil.UUID{})
+		ts.PartitionStates = append(ts.PartitionStates, ps)
+	}
 	return req
+}
+
+// leaderDuringDelete is the leader UpdateMetadata gives a deleted
+// partition: brokers drop it from their metadata cache.
+const leaderDuringDelete int32 = -2
+
+// interBrokerEndpoint is the endpoint other brokers reach reg on.
+func (c *Controller) interBrokerEndpoint(reg zkutil.BrokerRegistration) (conf.Listener, bool) {
+	for _, ep := range reg.Info.Endpoints {
+		if ep.Name == c.cfg.InterBrokerListener {
+			return ep, true
+		}
+	}
+	if c.cfg.InterBrokerListener == "" && len(reg.Info.Endpoints) > 0 {
+		return reg.Info.Endpoints[0], true
+	}
+	return conf.Listener{}, false
 }
 
 func (t *term) stopSenders() {

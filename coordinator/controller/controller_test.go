@@ -17,34 +17,92 @@ import (
 func TestMain(m *testing.M) { os.Exit(zktest.RunMain(m)) }
 
 // recordingSender answers every control request and remembers, per target
-// broker, the live broker ids of the last UpdateMetadata it got.
+// broker, the live broker ids of the last UpdateMetadata it got, the
+// partition states UpdateMetadata requests left in its cache (applied
+// incrementally, as a broker's metadata cache does) and the last
+// LeaderAndIsr state of each partition it was sent.
 type recordingSender struct {
 	mu   sync.Mutex
 	last map[int32][]int32 // target broker -> live broker ids
 	from map[int32]int32   // target broker -> controller id of the last request
+	um   map[int32]map[zkutil.TopicPartition]kmsg.UpdateMetadataRequestTopicPartition
+	lai  map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition
+	// laiLeaders: target broker -> live leader ids of its last LeaderAndIsr
+	laiLeaders map[int32][]int32
 }
 
 func newRecordingSender() *recordingSender {
-	return &recordingSender{last: map[int32][]int32{}, from: map[int32]int32{}}
+	return &recordingSender{
+		last: map[int32][]int32{}, from: map[int32]int32{},
+		um:         map[int32]map[zkutil.TopicPartition]kmsg.UpdateMetadataRequestTopicPartition{},
+		lai:        map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition{},
+		laiLeaders: map[int32][]int32{},
+	}
 }
 
 func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistration, req kmsg.Request) (kmsg.Response, error) {
-	um := req.(*kmsg.UpdateMetadataRequest)
-	var ids []int32
-	for _, b := range um.LiveBrokers {
-		ids = append(ids, b.ID)
-	}
+	target := broker.Info.ID
 	s.mu.Lock()
-	s.last[broker.Info.ID] = ids
-	s.from[broker.Info.ID] = um.ControllerID
-	s.mu.Unlock()
-	return um.ResponseKind(), nil
+	defer s.mu.Unlock()
+	switch r := req.(type) {
+	case *kmsg.UpdateMetadataRequest:
+		var ids []int32
+		for _, b := range r.LiveBrokers {
+			ids = append(ids, b.ID)
+		}
+		s.last[target] = ids
+		s.from[target] = r.ControllerID
+		if s.um[target] == nil {
+			s.um[target] = map[zkutil.TopicPartition]kmsg.UpdateMetadataRequestTopicPartition{}
+		}
+		for _, ts := range r.TopicStates {
+			for _, ps := range ts.PartitionStates {
+				tp := zkutil.TopicPartition{Topic: ts.Topic, Partition: ps.Partition}
+				if ps.Leader == -2 {
+					delete(s.um[target], tp)
+				} else {
+					s.um[target][tp] = ps
+				}
+			}
+		}
+	case *kmsg.LeaderAndISRRequest:
+		s.from[target] = r.ControllerID
+		if s.lai[target] == nil {
+			s.lai[target] = map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition{}
+		}
+		for _, ts := range r.TopicStates {
+			for _, ps := range ts.PartitionStates {
+				s.lai[target][zkutil.TopicPartition{Topic: ts.Topic, Partition: ps.Partition}] = ps
+			}
+		}
+		s.laiLeaders[target] = nil
+		for _, l := range r.LiveLeaders {
+			s.laiLeaders[target] = append(s.laiLeaders[target], l.BrokerID)
+		}
+	}
+	return req.ResponseKind(), nil
 }
 
 func (s *recordingSender) lastSeen(target int32) ([]int32, int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last[target], s.from[target]
+}
+
+// metadataOf is target's cached UpdateMetadata state of tp.
+func (s *recordingSender) metadataOf(target int32, tp zkutil.TopicPartition) (kmsg.UpdateMetadataRequestTopicPartition, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, ok := s.um[target][tp]
+	return ps, ok
+}
+
+// leaderAndISROf is the last LeaderAndIsr state of tp target was sent.
+func (s *recordingSender) leaderAndISROf(target int32, tp zkutil.TopicPartition) (kmsg.LeaderAndISRRequestTopicPartition, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ps, ok := s.lai[target][tp]
+	return ps, ok
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -5,8 +5,10 @@
 //
 // Its decisions are plain functions, testable without goroutines or
 // ZooKeeper: replica assignment (assignment.go, Kafka's AdminUtils without
-// racks) and leader election (election.go, Kafka's election strategies for
-// offline partitions, preferred leaders and controlled shutdown). The event
-// loop that owns controller state and applies them comes with the broker
-// issue.
+// racks), leader election (election.go, Kafka's election strategies for
+// offline partitions, preferred leaders and controlled shutdown) and
+// partition state transitions (partitions.go). One term's event loop
+// (controller.go, topics.go) owns the live brokers, assignments and
+// partition states, applies those decisions on broker and topic changes,
+// and sends brokers the results.
 package controller

@@ -1,0 +1,323 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/gregor-broker/gregor/zkutil"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// tpSet is a set of partitions.
+type tpSet map[zkutil.TopicPartition]bool
+
+// maxWriteAttempts bounds how often one event re-reads and rewrites a
+// partition state that another writer changed under it.
+const maxWriteAttempts = 5
+
+// loadTopics re-reads /brokers/topics and re-arms its watch. Topics not
+// known to the term are read (assignment and partition states) into it;
+// topics gone from ZooKeeper are dropped and returned, so that brokers can
+// forget their partitions.
+func (t *term) loadTopics(ctx context.Context) (<-chan zkutil.WatchEvent, tpSet, error) {
+	names, watch, err := t.c.cfg.ZK.WatchTopics(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("watching topics: %w", err)
+	}
+	gone := tpSet{}
+	current := map[string]bool{}
+	for _, n := range names {
+		current[n] = true
+	}
+	for name, tp := range t.topics {
+		if !current[name] {
+			for p := range tp.partitions {
+				gone[zkutil.TopicPartition{Topic: name, Partition: p}] = true
+			}
+			delete(t.topics, name)
+			t.log.WithField("topic", name).Info("topic gone")
+		}
+	}
+	var added []string
+	for _, n := range names {
+		if _, ok := t.topics[n]; !ok {
+			added = append(added, n)
+		}
+	}
+	if len(added) == 0 {
+		return watch, gone, nil
+	}
+	assignments, err := t.c.cfg.ZK.TopicAssignments(ctx, added)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading topic assignments: %w", err)
+	}
+	var tps []zkutil.TopicPartition
+	for name, a := range assignments {
+		tp := &topic{id: a.TopicID, partitions: make(map[int32]*partition, len(a.Partitions))}
+		for p, replicas := range a.Partitions {
+			tp.partitions[p] = &partition{replicas: slices.Clone(replicas)}
+			tps = append(tps, zkutil.TopicPartition{Topic: name, Partition: p})
+		}
+		t.topics[name] = tp
+		t.log.WithField("topic", name).WithField("partitions", len(a.Partitions)).Info("topic loaded")
+	}
+	if err := t.readStates(ctx, tps); err != nil {
+		return nil, nil, err
+	}
+	return watch, gone, nil
+}
+
+// readStates reads the state znodes of tps into the term's view.
+func (t *term) readStates(ctx context.Context, tps []zkutil.TopicPartition) error {
+	for _, r := range t.c.cfg.ZK.PartitionStates(ctx, tps) {
+		p := t.partition(r.TopicPartition)
+		if p == nil {
+			continue
+		}
+		switch {
+		case r.Err == nil:
+			p.hasState, p.state, p.zkVersion = true, r.State, r.ZkVersion
+		case errors.Is(r.Err, zkutil.ErrNoNode):
+			p.hasState = false
+		default:
+			return fmt.Errorf("reading partition state of %s: %w", r.TopicPartition, r.Err)
+		}
+	}
+	return nil
+}
+
+func (t *term) partition(tp zkutil.TopicPartition) *partition {
+	if top, ok := t.topics[tp.Topic]; ok {
+		return top.partitions[tp.Partition]
+	}
+	return nil
+}
+
+// sortedPartitions lists the term's partitions in topic, partition order.
+func (t *term) sortedPartitions() []zkutil.TopicPartition {
+	var out []zkutil.TopicPartition
+	for _, name := range slices.Sorted(maps.Keys(t.topics)) {
+		for _, p := range slices.Sorted(maps.Keys(t.topics[name].partitions)) {
+			out = append(out, zkutil.TopicPartition{Topic: name, Partition: p})
+		}
+	}
+	return out
+}
+
+// reconcile brings every partition's state in line with the live brokers:
+// partitions without state get one (newPartitionState), the others a new
+// leader or a smaller ISR where brokers died (reconcilePartition). bounced
+// brokers restarted since the last look: as Kafka's onBrokerChange does,
+// they are first treated as dead (they lost their leadership and their
+// place in the ISR), then as alive. The writes go to ZooKeeper behind the
+// term's fence; a version conflict re-reads the partition and decides
+// again. It returns the partitions whose state changed and, among them,
+// those just created. An error matching zkutil.ErrEpochFenced means
+// another controller took over.
+func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created tpSet, err error) {
+	changed, created = tpSet{}, tpSet{}
+	aliveNow := t.alive
+	aliveFirst := func(id int32) bool { return t.alive(id) && !slices.Contains(bounced, id) }
+	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
+		var creates, sets []zkutil.PartitionStateWrite
+		for _, tp := range t.sortedPartitions() {
+			p := t.partition(tp)
+			if !p.hasState {
+				if s, ok := newPartitionState(p.replicas, aliveNow, t.epoch); ok {
+					creates = append(creates, zkutil.PartitionStateWrite{TopicPartition: tp, State: s})
+				}
+				continue
+			}
+			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, t.c.cfg.UncleanLeaderElection, t.epoch)
+			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, t.c.cfg.UncleanLeaderElection, t.epoch)
+			if ch1 || ch2 {
+				sets = append(sets, zkutil.PartitionStateWrite{TopicPartition: tp, State: s2, ZkVersion: p.zkVersion})
+			}
+		}
+		if len(creates) == 0 && len(sets) == 0 {
+			return changed, created, nil
+		}
+		var reread []zkutil.TopicPartition
+		apply := func(results []zkutil.PartitionStateResult, isCreate bool) error {
+			for _, r := range results {
+				p := t.partition(r.TopicPartition)
+				log := t.log.WithField("partition", r.TopicPartition.String())
+				switch {
+				case r.Err == nil:
+					p.hasState, p.state, p.zkVersion = true, r.State, r.ZkVersion
+					changed[r.TopicPartition] = true
+					if isCreate {
+						created[r.TopicPartition] = true
+					}
+					log.WithField("leader", r.State.Leader).WithField("leader_epoch", r.State.LeaderEpoch).
+						WithField("isr", r.State.ISR).Info("partition state written")
+				case errors.Is(r.Err, zkutil.ErrEpochFenced):
+					return r.Err
+				case errors.Is(r.Err, zkutil.ErrVersionConflict), errors.Is(r.Err, zkutil.ErrNodeExists):
+					reread = append(reread, r.TopicPartition)
+				default:
+					// Left as it was; the next event tries again.
+					log.WithError(r.Err).Warn("writing partition state failed")
+				}
+			}
+			return nil
+		}
+		if len(creates) > 0 {
+			if err := apply(t.c.cfg.ZK.CreatePartitionStates(ctx, t.fence, creates), true); err != nil {
+				return changed, created, err
+			}
+		}
+		if len(sets) > 0 {
+			if err := apply(t.c.cfg.ZK.SetPartitionStates(ctx, t.fence, sets), false); err != nil {
+				return changed, created, err
+			}
+		}
+		if len(reread) == 0 {
+			return changed, created, nil
+		}
+		if err := t.readStates(ctx, reread); err != nil {
+			return changed, created, err
+		}
+		// What was re-read may have changed under brokers' feet: tell them.
+		for _, tp := range reread {
+			changed[tp] = true
+		}
+	}
+	t.log.Warn("partition states kept changing under the controller; giving up until the next event")
+	return changed, created, nil
+}
+
+// replicasOn lists the partitions with a state that have a replica on
+// broker id.
+func (t *term) replicasOn(id int32) []zkutil.TopicPartition {
+	var out []zkutil.TopicPartition
+	for _, tp := range t.sortedPartitions() {
+		if p := t.partition(tp); p.hasState && slices.Contains(p.replicas, id) {
+			out = append(out, tp)
+		}
+	}
+	return out
+}
+
+// touching lists the partitions with a replica on one of ids (their
+// offline replicas change when those brokers come or go).
+func (t *term) touching(ids []int32) tpSet {
+	out := tpSet{}
+	for _, id := range ids {
+		for _, tp := range t.replicasOn(id) {
+			out[tp] = true
+		}
+	}
+	return out
+}
+
+// sendLeaderAndISR sends each live replica of parts a LeaderAndIsr for the
+// partitions of parts it replicates; full lists brokers that get every
+// partition they replicate instead.
+func (t *term) sendLeaderAndISR(parts, isNew tpSet, full []int32) {
+	perBroker := map[int32][]zkutil.TopicPartition{}
+	for _, tp := range t.sortedPartitions() {
+		p := t.partition(tp)
+		if !parts[tp] || !p.hasState {
+			continue
+		}
+		for _, r := range p.replicas {
+			if t.alive(r) && !slices.Contains(full, r) {
+				perBroker[r] = append(perBroker[r], tp)
+			}
+		}
+	}
+	for _, id := range full {
+		if t.alive(id) {
+			perBroker[id] = t.replicasOn(id)
+		}
+	}
+	for id, tps := range perBroker {
+		s, ok := t.senders[id]
+		if !ok || len(tps) == 0 {
+			continue
+		}
+		s.enqueue(t.leaderAndISR(s.broker, tps, isNew))
+	}
+}
+
+// leaderAndISRVersion is the LeaderAndIsr version the controller sends:
+// v5, which Kafka 2.8 sends at inter.broker.protocol.version 2.8, because
+// it carries the topic ids the topic znodes hold (KIP-516). Type is 0
+// (incremental), as Kafka 2.8 always sends.
+const leaderAndISRVersion = 5
+
+// leaderAndISR builds the LeaderAndIsr request telling broker the state of
+// tps, with the live leaders among them.
+func (t *term) leaderAndISR(broker zkutil.BrokerRegistration, tps []zkutil.TopicPartition, isNew tpSet) *kmsg.LeaderAndISRRequest {
+	req := kmsg.NewPtrLeaderAndISRRequest()
+	req.Version = leaderAndISRVersion
+	req.ControllerID = t.c.cfg.BrokerID
+	req.ControllerEpoch = t.epoch
+	req.BrokerEpoch = broker.Epoch
+	leaders := map[int32]bool{}
+	for _, tp := range tps {
+		p := t.partition(tp)
+		if n := len(req.TopicStates); n == 0 || req.TopicStates[n-1].Topic != tp.Topic {
+			ts := kmsg.NewLeaderAndISRRequestTopicState()
+			ts.Topic = tp.Topic
+			ts.TopicID = t.topics[tp.Topic].id
+			req.TopicStates = append(req.TopicStates, ts)
+		}
+		ps := kmsg.NewLeaderAndISRRequestTopicPartition()
+		ps.Topic = tp.Topic
+		ps.Partition = tp.Partition
+		ps.ControllerEpoch = p.state.ControllerEpoch
+		ps.Leader = p.state.Leader
+		ps.LeaderEpoch = p.state.LeaderEpoch
+		ps.ISR = slices.Clone(p.state.ISR)
+		ps.ZKVersion = p.zkVersion
+		ps.Replicas = slices.Clone(p.replicas)
+		ps.AddingReplicas = []int32{}
+		ps.RemovingReplicas = []int32{}
+		ps.IsNew = isNew[tp]
+		ts := &req.TopicStates[len(req.TopicStates)-1]
+		ts.PartitionStates = append(ts.PartitionStates, ps)
+		if p.state.Leader != NoLeader {
+			leaders[p.state.Leader] = true
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(leaders)) {
+		reg, ok := t.brokers[id]
+		if !ok {
+			continue
+		}
+		ep, ok := t.c.interBrokerEndpoint(reg)
+		if !ok {
+			continue
+		}
+		ll := kmsg.NewLeaderAndISRRequestLiveLeader()
+		ll.BrokerID, ll.Host, ll.Port = id, ep.Host, int32(ep.Port)
+		req.LiveLeaders = append(req.LiveLeaders, ll)
+	}
+	return req
+}
+
+// sendUpdateMetadata sends every live broker the live brokers and the
+// states of parts (deleted: partitions to forget, leader -2); full lists
+// brokers that get every partition instead.
+func (t *term) sendUpdateMetadata(parts, deleted tpSet, full []int32) {
+	for id, s := range t.senders {
+		if slices.Contains(full, id) {
+			s.enqueue(t.updateMetadata(s.broker, t.allPartitions(), deleted))
+		} else {
+			s.enqueue(t.updateMetadata(s.broker, parts, deleted))
+		}
+	}
+}
+
+func (t *term) allPartitions() tpSet {
+	out := tpSet{}
+	for _, tp := range t.sortedPartitions() {
+		out[tp] = true
+	}
+	return out
+}
