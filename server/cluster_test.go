@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
+	"github.com/gregor-broker/gregor/logstore"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -48,5 +50,93 @@ func TestClusterMetadataWithFranzGo(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // polling with a deadline
 		}
 		cl.Close()
+	}
+}
+
+// TestCreateTopicBringsPartitionsOnline creates a topic with a real client
+// and checks the whole path: CreateTopics on the controller writes
+// ZooKeeper, the controller elects leaders and sends LeaderAndIsr and
+// UpdateMetadata, each leader creates its partition's log, and Metadata
+// from any broker shows every partition with a leader.
+func TestCreateTopicBringsPartitionsOnline(t *testing.T) {
+	zkConnect := zktest.Shared(t).Chroot(t)
+	var brokers []*Broker
+	var seeds []string
+	for id := int32(1); id <= 3; id++ {
+		b := runBroker(t, testBrokerConfig(t, id, zkConnect))
+		brokers = append(brokers, b)
+		seeds = append(seeds, b.Addrs()[0].String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "orders", 6, 1
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 10000
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := req.RequestWith(ctx, cl)
+		cancel()
+		if err == nil && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
+			break
+		}
+		// Until every broker knows the controller, the request may land on
+		// a broker that answers NOT_CONTROLLER; the client retries.
+		if time.Now().After(deadline) {
+			t.Fatalf("create topic: %+v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+
+	for _, b := range brokers {
+		bcl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()[0].String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			topic := "orders"
+			rt.Topic = &topic
+			req.Topics = append(req.Topics, rt)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			resp, err := req.RequestWith(ctx, bcl)
+			cancel()
+			online := 0
+			if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 {
+				for _, p := range resp.Topics[0].Partitions {
+					if p.ErrorCode == 0 && p.Leader >= 1 && p.Leader <= 3 {
+						online++
+					}
+				}
+			}
+			if online == 6 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broker %s: %d of 6 partitions online: %+v %v", b.Addrs()[0], online, resp, err)
+			}
+			time.Sleep(50 * time.Millisecond) // polling with a deadline
+		}
+		bcl.Close()
+	}
+	// Each leader created its partitions' logs.
+	logs := 0
+	for _, b := range brokers {
+		for p := int32(0); p < 6; p++ {
+			if _, ok := b.logs.GetLog(logstore.TopicPartition{Topic: "orders", Partition: p}); ok {
+				logs++
+			}
+		}
+	}
+	if logs != 6 {
+		t.Fatalf("%d partition logs across the brokers, want 6", logs)
 	}
 }

@@ -309,10 +309,12 @@ func (b *Broker) newController(zkc *zkutil.Client) (*controller.Controller, *con
 	log := b.log.WithField("component", "controller")
 	sender := newControlSender(listener.Name, b.cfg.BrokerID, b.cfg.ControllerSocketTimeout, log)
 	ctrl, err := controller.New(controller.Config{
-		BrokerID: b.cfg.BrokerID,
-		ZK:       zkc,
-		Sender:   sender,
-		Logger:   b.log,
+		BrokerID:              b.cfg.BrokerID,
+		ZK:                    zkc,
+		Sender:                sender,
+		InterBrokerListener:   listener.Name,
+		UncleanLeaderElection: b.cfg.UncleanLeaderElectionEnable,
+		Logger:                b.log,
 	})
 	if err != nil {
 		sender.Close()

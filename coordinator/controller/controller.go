@@ -24,6 +24,7 @@ type zkStore interface {
 	WatchBrokerIDs(ctx context.Context) ([]int32, <-chan zkutil.WatchEvent, error)
 	Broker(ctx context.Context, id int32) (zkutil.BrokerRegistration, error)
 	SessionEvents() (<-chan zkutil.SessionEvent, func())
+	DeleteController(ctx context.Context, f zkutil.Fence) error
 	WatchTopics(ctx context.Context) ([]string, <-chan zkutil.WatchEvent, error)
 	TopicAssignments(ctx context.Context, topics []string) (map[string]zkutil.TopicAssignment, error)
 	PartitionStates(ctx context.Context, tps []zkutil.TopicPartition) []zkutil.PartitionStateResult
@@ -135,6 +136,15 @@ func (c *Controller) Run(ctx context.Context) error {
 		if !ok {
 			continue // gone between the election and the watch: campaign again
 		}
+		if info.BrokerID == c.cfg.BrokerID {
+			// Ours, in this session, though no term is running: a
+			// resignation whose delete failed. Remove it and campaign.
+			if err := c.cfg.ZK.DeleteController(ctx, zkutil.NoFence); err != nil && !errors.Is(err, zkutil.ErrNoNode) {
+				c.log.WithError(err).Warn("deleting a stale /controller failed")
+				c.sleep(ctx)
+			}
+			continue
+		}
 		c.setState(info.BrokerID, 0, false)
 		select {
 		case <-ctx.Done():
@@ -169,8 +179,21 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 	log := c.log.WithField("controller_epoch", election.Epoch)
 	c.setState(c.cfg.BrokerID, election.Epoch, true)
 	log.Info("became controller")
+	expired := false
 	defer func() {
 		c.setState(-1, 0, false)
+		if !expired && ctx.Err() == nil {
+			// Leaving the term with the session alive (a failed read, a
+			// fenced write): /controller, still ours, must go, or nobody
+			// would campaign again while this session lives. The delete
+			// is fenced by this term's epoch, so it cannot remove a newer
+			// controller's znode (Kafka's resign does the same).
+			dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := c.cfg.ZK.DeleteController(dctx, election.Fence()); err != nil && !errors.Is(err, zkutil.ErrNoNode) {
+				log.WithError(err).Warn("deleting /controller on resignation failed")
+			}
+			cancel()
+		}
 		log.Info("resigned as controller")
 	}()
 
@@ -197,6 +220,7 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 			// An expiry took /controller with the session: resign. A
 			// SessionNew seen here is the one this term was elected in.
 			if !open || ev.Type == zkutil.SessionExpired {
+				expired = true
 				return
 			}
 		case <-controllerWatch:
