@@ -39,6 +39,9 @@ type handlers struct {
 	// the ZooKeeper client, set by Run once connected and before the
 	// socket server starts.
 	topics topicStore
+	// producerIDs hands out producer ids (InitProducerId); set by Run once
+	// connected to ZooKeeper and before the socket server starts.
+	producerIDs *producerIDManager
 }
 
 // topicStore is what the admin APIs read and write in ZooKeeper;

@@ -159,6 +159,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.topics = zkc
+	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {
