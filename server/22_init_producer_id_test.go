@@ -10,6 +10,7 @@ import (
 	"github.com/gregor-broker/gregor/network"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -162,5 +163,27 @@ func TestBrokersAnswerInitProducerID(t *testing.T) {
 			}
 			seen[resp.ProducerID] = true
 		}
+	}
+}
+
+// franz-go, which asks for a producer id before its first idempotent
+// produce, gets one from a real broker. (Producing itself waits for
+// Produce.)
+func TestInitProducerIDWithFranzGo(t *testing.T) {
+	zkConnect := zktest.Shared(t).Chroot(t)
+	b := runBroker(t, testBrokerConfig(t, 1, zkConnect))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()[0].String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := kmsg.NewPtrInitProducerIDRequest().RequestWith(ctx, cl)
+	if err != nil || resp.ErrorCode != 0 || resp.ProducerID < 0 || resp.ProducerEpoch != 0 {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	if resp.GetVersion() != 4 {
+		t.Fatalf("negotiated v%d, want v4", resp.GetVersion())
 	}
 }
