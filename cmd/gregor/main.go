@@ -14,6 +14,7 @@ commands:
   server      start a broker: gregor server start <server.properties> [--override key=value]
   version     print the version
   dump-log    print the batches and records of log segment files (kafka-dump-log)
+  topics      create, list, describe, alter and delete topics (kafka-topics)
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dump-log":
 		return runDumpLog(args[1:], stdout, stderr)
+	case "topics":
+		return runTopics(args[1:], stdout, stderr)
 	case "server":
 		return runServer(args[1:], stderr)
 	}
