@@ -284,7 +284,7 @@ func (p *consoleProducer) send(ctx context.Context, msg *sarama.ProducerMessage)
 		return nil
 	case err := <-p.producer.Errors():
 		p.reportError(err)
-		return fmt.Errorf("send to topic %s: %s", msg.Topic, kafkaErrorText(err.Err))
+		return errors.New("stopped after a failed send (--sync)")
 	case <-ctx.Done():
 		return nil
 	}

@@ -235,3 +235,22 @@ func TestConsoleConsumerUnknownTopic(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", got.code, got.stderr)
 	}
 }
+
+// TestConsoleProducerRejected checks that a record the cluster refuses is
+// reported the way Kafka's ErrorLoggingCallback reports it, and makes the
+// exit status 1.
+func TestConsoleProducerRejected(t *testing.T) {
+	addr := newTestCluster(t, 1, "t")
+	for _, mode := range [][]string{nil, {"--sync"}} {
+		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
+			args := append([]string{"--bootstrap-server", addr, "--topic", "nope", "--message-send-max-retries", "0"}, mode...)
+			got := runTool(t, "x\n", runConsoleProducer, args...)
+			if got.code != 1 {
+				t.Errorf("exit %d, want 1", got.code)
+			}
+			if want := "ERROR Error when sending message to topic nope with key: null, value: 1 bytes with error: "; !strings.HasPrefix(got.stderr, want) {
+				t.Errorf("stderr:\n%s\nwant it to start:\n%s", got.stderr, want)
+			}
+		})
+	}
+}

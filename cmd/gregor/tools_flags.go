@@ -153,7 +153,7 @@ func connectError(addrs []string, err error) string {
 
 // kafkaErrorText is the message Kafka's Java tools print for a broker's
 // error: the broker's own message when it sent one, otherwise the error
-// code's description without sarama's "kafka server: " prefix.
+// code's description without sarama's "kafka server: " marker.
 func kafkaErrorText(err error) string {
 	var topicErr *sarama.TopicError
 	if errors.As(err, &topicErr) {
@@ -169,5 +169,5 @@ func kafkaErrorText(err error) string {
 		}
 		err = partitionErr.Err
 	}
-	return strings.TrimPrefix(err.Error(), "kafka server: ")
+	return strings.Replace(err.Error(), "kafka server: ", "", 1)
 }
