@@ -11,9 +11,12 @@ import (
 const usage = `usage: gregor <command> [flags]
 
 commands:
-  server      start a broker: gregor server start <server.properties> [--override key=value]
-  version     print the version
-  dump-log    print the batches and records of log segment files (kafka-dump-log)
+  server            start a broker: gregor server start <server.properties> [--override key=value]
+  version           print the version
+  dump-log          print the batches and records of log segment files (kafka-dump-log)
+  topics            create, list, describe, alter and delete topics (kafka-topics)
+  console-producer  send the lines of stdin as records (kafka-console-producer)
+  console-consumer  print the records of a topic (kafka-console-consumer)
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,6 +42,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "dump-log":
 		return runDumpLog(args[1:], stdout, stderr)
+	case "topics":
+		return runTopics(args[1:], stdout, stderr)
+	case "console-producer":
+		return runConsoleProducer(args[1:], os.Stdin, stdout, stderr)
+	case "console-consumer":
+		return runConsoleConsumer(args[1:], stdout, stderr)
 	case "server":
 		return runServer(args[1:], stderr)
 	}

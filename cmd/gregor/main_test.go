@@ -22,6 +22,9 @@ func TestRun(t *testing.T) {
 		{"unknown command", []string{"serve-coffee"}, 2, "", "gregor: unknown command \"serve-coffee\"\n\nusage: gregor <command>"},
 		{"flag before the command", []string{"--files", "x.log", "dump-log"}, 2, "", "gregor: unknown command \"--files\""},
 		{"dump-log reaches its flags", []string{"dump-log"}, 2, "", "dump-log: --files is required\n"},
+		{"topics reaches its flags", []string{"topics", "--list"}, 2, "", "gregor topics: Missing required argument \"[bootstrap-server]\"\n"},
+		{"console-producer reaches its flags", []string{"console-producer", "--topic", "t"}, 2, "", "gregor console-producer: Missing required argument \"[bootstrap-server]\"\n"},
+		{"console-consumer reaches its flags", []string{"console-consumer", "--group", "g"}, 2, "", "gregor console-consumer: --group is not supported yet"},
 		{"dump-log runs", []string{"dump-log", "--files", "notes.txt"}, 0, "Dumping notes.txt\n", "Ignoring unknown file notes.txt\n"},
 	}
 	for _, tt := range tests {

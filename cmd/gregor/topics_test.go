@@ -1,0 +1,244 @@
+package main
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// topicIDs matches the TopicId column, which kfake fills with random ids.
+var topicIDs = regexp.MustCompile(`\tTopicId: [A-Za-z0-9_-]{22}\t`)
+
+func TestTopics(t *testing.T) {
+	tests := []struct {
+		name       string
+		setup      [][]string // gregor topics runs that must succeed first
+		args       []string   // --bootstrap-server is added in front
+		wantCode   int
+		wantStdout string // exact, with TopicIds shown as <id>
+		wantStderr string // exact
+	}{
+		{name: "list", args: []string{"--list"}, wantStdout: "orders\npayments\n"},
+		{name: "list regex", args: []string{"--list", "--topic", "pay.*"}, wantStdout: "payments\n"},
+		{name: "list regex must match the whole name", args: []string{"--list", "--topic", "pay"}, wantStdout: "\n"},
+		{name: "list comma means or", args: []string{"--list", "--topic", "orders,payments"}, wantStdout: "orders\npayments\n"},
+		{
+			name:       "create",
+			args:       []string{"--create", "--topic", "events", "--partitions", "2", "--replication-factor", "1"},
+			wantStdout: "Created topic events.\n",
+		},
+		{
+			name:       "create then list",
+			setup:      [][]string{{"--create", "--topic", "events", "--partitions", "2", "--replication-factor", "1"}},
+			args:       []string{"--list"},
+			wantStdout: "events\norders\npayments\n",
+		},
+		{
+			name:       "create warns about collisions",
+			args:       []string{"--create", "--topic", "a.b", "--partitions", "1", "--replication-factor", "1"},
+			wantStdout: "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could collide. To avoid issues it is best to use either, but not both.\nCreated topic a.b.\n",
+		},
+		{
+			name:       "create existing",
+			args:       []string{"--create", "--topic", "orders", "--partitions", "1", "--replication-factor", "1"},
+			wantCode:   1,
+			wantStderr: "Error while executing topic command : Topic with this name already exists\n",
+		},
+		{
+			name: "create existing with --if-not-exists",
+			args: []string{"--create", "--topic", "orders", "--partitions", "1", "--replication-factor", "1", "--if-not-exists"},
+		},
+		{
+			name: "describe",
+			args: []string{"--describe", "--topic", "orders"},
+			wantStdout: "Topic: orders\tTopicId: <id>\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: orders\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: orders\tPartition: 1\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: orders\tPartition: 2\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{
+			name: "describe all",
+			args: []string{"--describe"},
+			wantStdout: "Topic: orders\tTopicId: <id>\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: orders\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: orders\tPartition: 1\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: orders\tPartition: 2\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"Topic: payments\tTopicId: <id>\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: payments\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{
+			name:  "describe configs",
+			setup: [][]string{{"--create", "--topic", "logs", "--partitions", "1", "--replication-factor", "1", "--config", "retention.ms=1000", "--config", "cleanup.policy = compact"}},
+			args:  []string{"--describe", "--topic", "logs"},
+			wantStdout: "Topic: logs\tTopicId: <id>\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: cleanup.policy=compact,retention.ms=1000\n" +
+				"\tTopic: logs\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{
+			name:       "describe topics with overrides",
+			setup:      [][]string{{"--create", "--topic", "logs", "--partitions", "1", "--replication-factor", "1", "--config", "retention.ms=1000"}},
+			args:       []string{"--describe", "--topics-with-overrides"},
+			wantStdout: "Topic: logs\tTopicId: <id>\tPartitionCount: 1\tReplicationFactor: 1\tConfigs: retention.ms=1000\n",
+		},
+		{
+			name:  "create with replica assignment",
+			setup: [][]string{{"--create", "--topic", "manual", "--replica-assignment", "0,0"}},
+			args:  []string{"--describe", "--topic", "manual"},
+			wantStdout: "Topic: manual\tTopicId: <id>\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: manual\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: manual\tPartition: 1\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{name: "describe under-replicated: none", args: []string{"--describe", "--under-replicated-partitions"}},
+		{name: "describe unavailable: none", args: []string{"--describe", "--unavailable-partitions"}},
+		{
+			name:       "describe missing",
+			args:       []string{"--describe", "--topic", "nope"},
+			wantCode:   1,
+			wantStderr: "Error while executing topic command : Topic 'nope' does not exist as expected\n",
+		},
+		{name: "describe missing with --if-exists", args: []string{"--describe", "--topic", "nope", "--if-exists"}},
+		{
+			name:       "delete",
+			setup:      [][]string{{"--delete", "--topic", "payments"}},
+			args:       []string{"--list"},
+			wantStdout: "orders\n",
+		},
+		{
+			name:       "delete by regex",
+			setup:      [][]string{{"--delete", "--topic", ".*s"}},
+			args:       []string{"--list"},
+			wantStdout: "\n",
+		},
+		{
+			name:       "delete missing",
+			args:       []string{"--delete", "--topic", "nope"},
+			wantCode:   1,
+			wantStderr: "Error while executing topic command : Topic 'nope' does not exist as expected\n",
+		},
+		{name: "delete missing with --if-exists", args: []string{"--delete", "--topic", "nope", "--if-exists"}},
+		{
+			name:  "alter partitions",
+			setup: [][]string{{"--alter", "--topic", "payments", "--partitions", "3"}},
+			args:  []string{"--describe", "--topic", "payments"},
+			wantStdout: "Topic: payments\tTopicId: <id>\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: payments\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: payments\tPartition: 1\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: payments\tPartition: 2\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{
+			name:  "alter with replica assignment",
+			setup: [][]string{{"--alter", "--topic", "payments", "--partitions", "2", "--replica-assignment", "0,0"}},
+			args:  []string{"--describe", "--topic", "payments"},
+			wantStdout: "Topic: payments\tTopicId: <id>\tPartitionCount: 2\tReplicationFactor: 1\tConfigs: \n" +
+				"\tTopic: payments\tPartition: 0\tLeader: 0\tReplicas: 0\tIsr: 0\n" +
+				"\tTopic: payments\tPartition: 1\tLeader: 0\tReplicas: 0\tIsr: 0\n",
+		},
+		{
+			name:       "alter cannot shrink",
+			args:       []string{"--alter", "--topic", "orders", "--partitions", "2"},
+			wantCode:   1,
+			wantStderr: "Error while executing topic command : ",
+		},
+		{
+			name:       "alter missing",
+			args:       []string{"--alter", "--topic", "nope", "--partitions", "2"},
+			wantCode:   1,
+			wantStderr: "Error while executing topic command : Topic 'nope' does not exist as expected\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := newTestCluster(t, 0, "orders")
+			// orders gets 3 partitions, payments 1.
+			for _, args := range [][]string{
+				{"--delete", "--topic", "orders"},
+				{"--create", "--topic", "orders", "--partitions", "3", "--replication-factor", "1"},
+				{"--create", "--topic", "payments", "--partitions", "1", "--replication-factor", "1"},
+			} {
+				mustRunTopics(t, addr, args)
+			}
+			for _, args := range tt.setup {
+				mustRunTopics(t, addr, args)
+			}
+			got := runTool(t, "", withoutStdin(runTopics), append([]string{"--bootstrap-server", addr}, tt.args...)...)
+			if got.code != tt.wantCode {
+				t.Errorf("exit %d, want %d; stderr:\n%s", got.code, tt.wantCode, got.stderr)
+			}
+			if stdout := topicIDs.ReplaceAllString(got.stdout, "\tTopicId: <id>\t"); stdout != tt.wantStdout {
+				t.Errorf("stdout:\n%q\nwant:\n%q", stdout, tt.wantStdout)
+			}
+			if tt.wantCode != 0 && strings.HasSuffix(tt.wantStderr, ": ") {
+				if !strings.HasPrefix(got.stderr, tt.wantStderr) {
+					t.Errorf("stderr:\n%q\nwant it to start:\n%q", got.stderr, tt.wantStderr)
+				}
+			} else if got.stderr != tt.wantStderr {
+				t.Errorf("stderr:\n%q\nwant:\n%q", got.stderr, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func mustRunTopics(t *testing.T, addr string, args []string) {
+	t.Helper()
+	got := runTool(t, "", withoutStdin(runTopics), append([]string{"--bootstrap-server", addr}, args...)...)
+	if got.code != 0 {
+		t.Fatalf("gregor topics %q: exit %d\n%s", args, got.code, got.stderr)
+	}
+}
+
+func TestTopicsUsage(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string // a prefix
+	}{
+		{"no action", []string{"--bootstrap-server", "x:9092"}, "gregor topics: Command must include exactly one action"},
+		{"two actions", []string{"--bootstrap-server", "x:9092", "--list", "--describe"}, "gregor topics: Command must include exactly one action"},
+		{"no bootstrap server", []string{"--list"}, `gregor topics: Missing required argument "[bootstrap-server]"`},
+		{"create without topic", []string{"--bootstrap-server", "x:9092", "--create"}, `gregor topics: Missing required argument "[topic]"`},
+		{"alter without partitions", []string{"--bootstrap-server", "x:9092", "--alter", "--topic", "t"}, `gregor topics: Missing required argument "[partitions]"`},
+		{"alter with config", []string{"--bootstrap-server", "x:9092", "--alter", "--topic", "t", "--partitions", "2", "--config", "a=b"}, `gregor topics: Option "[config]" can't be used with option "[alter]"`},
+		{"replication factor with alter", []string{"--bootstrap-server", "x:9092", "--alter", "--topic", "t", "--partitions", "2", "--replication-factor", "1"}, `gregor topics: Option "[replication-factor]" can't be used with option "[alter]"`},
+		{"partitions with list", []string{"--bootstrap-server", "x:9092", "--list", "--partitions", "2"}, `gregor topics: Option "[partitions]" can't be used with option "[list]"`},
+		{"if-not-exists with delete", []string{"--bootstrap-server", "x:9092", "--delete", "--topic", "t", "--if-not-exists"}, `gregor topics: Option "[if-not-exists]" can't be used with option "[delete]"`},
+		{"assignment with partitions", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--partitions", "2", "--replica-assignment", "0,1"}, `gregor topics: Option "[replica-assignment]" can't be used`},
+		{"zero partitions", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--partitions", "0"}, "gregor topics: The partitions must be greater than 0"},
+		{"bad replication factor", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--replication-factor", "0"}, "gregor topics: The replication factor must be between 1 and 32767 inclusive"},
+		{"bad assignment", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--replica-assignment", "0:x"}, `gregor topics: --replica-assignment: "x" is not a broker id`},
+		{"duplicate broker", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--replica-assignment", "0:0"}, "gregor topics: Partition replica lists may not contain duplicate entries: 0"},
+		{"uneven assignment", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--replica-assignment", "0:1,2"}, "gregor topics: Partition 1 has different replication factor: [2]"},
+		{"bad config", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--config", "retention.ms"}, `gregor topics: Invalid topic config: all configs to be added must be in the format "key=val".`},
+		{"unknown flag", []string{"--bootstrap-server", "x:9092", "--list", "--zookeeper", "z:2181"}, "flag provided but not defined: -zookeeper"},
+		{"stray argument", []string{"--bootstrap-server", "x:9092", "--list", "orders"}, `gregor topics: unexpected argument "orders"`},
+		{"describe if-exists without topic", []string{"--bootstrap-server", "x:9092", "--describe", "--if-exists"}, `gregor topics: Missing required argument "[topic]"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runTool(t, "", withoutStdin(runTopics), tt.args...)
+			if got.code != 2 {
+				t.Errorf("exit %d, want 2", got.code)
+			}
+			if got.stdout != "" {
+				t.Errorf("stdout %q, want nothing", got.stdout)
+			}
+			if !strings.HasPrefix(got.stderr, tt.wantStderr) {
+				t.Errorf("stderr:\n%s\nwant it to start:\n%s", got.stderr, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestTopicsUnreachable(t *testing.T) {
+	addr := unreachableAddr(t)
+	start := time.Now()
+	got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--list")
+	if got.code != 1 {
+		t.Errorf("exit %d, want 1", got.code)
+	}
+	if want := "gregor topics: cannot connect to --bootstrap-server " + addr + ": "; !strings.HasPrefix(got.stderr, want) {
+		t.Errorf("stderr:\n%s\nwant it to start:\n%s", got.stderr, want)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to give up", d)
+	}
+}
