@@ -3,12 +3,15 @@ package server
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/network"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -463,5 +466,104 @@ func TestFetchWaitingWhenPurgatoryClosesIsAnswered(t *testing.T) {
 	h.fetches.close()
 	if ps := fetchPartitions(awaitResponse(t, ch)); ps[0].ErrorCode != 0 || len(ps[0].RecordBatches) != 0 {
 		t.Fatalf("%+v", ps)
+	}
+}
+
+// TestConsumeWithFranzGo consumes with a real client from a three-broker
+// cluster: records appended on each partition's leader (directly, the
+// produce path being elsewhere) are found through Metadata, ListOffsets
+// and Fetch, and a record appended while the client long-polls arrives.
+func TestConsumeWithFranzGo(t *testing.T) {
+	zkConnect := zktest.Shared(t).Chroot(t)
+	var brokers []*Broker
+	var seeds []string
+	for id := int32(1); id <= 3; id++ {
+		b := runBroker(t, testBrokerConfig(t, id, zkConnect))
+		brokers = append(brokers, b)
+		seeds = append(seeds, b.Addrs()[0].String())
+	}
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "events", 3, 1
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 10000
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := req.RequestWith(ctx, admin)
+		cancel()
+		if err == nil && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create topic: %+v %v", resp, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+
+	// appendOnLeader appends one record to partition p on whichever
+	// broker leads it, polling until one does.
+	appendOnLeader := func(p int32, value string) {
+		t.Helper()
+		tp := logstore.TopicPartition{Topic: "events", Partition: p}
+		batch, err := logstore.BuildBatch(logstore.NewBuildOptions(), []logstore.Record{{Value: []byte(value)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			for _, b := range brokers {
+				part, err := b.handlers.replicas.leaderPartition(tp)
+				if err != nil {
+					continue
+				}
+				if _, err := part.AppendRecordsToLeader(batch, logstore.AppendOriginClient); err != nil {
+					t.Fatal(err)
+				}
+				b.handlers.onAppend(tp)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no leader for %s", tp)
+			}
+			time.Sleep(50 * time.Millisecond) // polling with a deadline
+		}
+	}
+	for p := int32(0); p < 3; p++ {
+		appendOnLeader(p, fmt.Sprintf("before-%d", p))
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("events"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string]bool{}
+	want := func(n int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for len(got) < n {
+			fs := cl.PollFetches(ctx)
+			if ctx.Err() != nil {
+				t.Fatalf("consumed %v, want %d records", got, n)
+			}
+			fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+			fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)] = true })
+		}
+	}
+	want(3)
+	start := time.Now()
+	appendOnLeader(1, "after")
+	want(4)
+	t.Logf("record appended during a long poll consumed after %v", time.Since(start))
+	if !got["after"] || !got["before-0"] {
+		t.Fatalf("consumed %v", got)
 	}
 }
