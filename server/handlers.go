@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/sirupsen/logrus"
 )
@@ -31,6 +32,9 @@ type handlers struct {
 	brokerEpoch atomic.Int64
 	// replicas holds the partitions hosted here (replica_manager.go).
 	replicas *replicaManager
+	// fetches is where consumer fetches wait for min_bytes
+	// (delayed_fetch.go); appends wake them through onAppend.
+	fetches *purgatory[logstore.TopicPartition]
 
 	// cfg is the broker's configuration (num.partitions,
 	// delete.topic.enable, ...); set by New, immutable.
@@ -58,7 +62,7 @@ type topicStore interface {
 // newHandlers returns the handlers of broker brokerID, with an empty
 // metadata cache.
 func newHandlers(brokerID int32, log *logrus.Entry) *handlers {
-	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log)}
+	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log), fetches: newFetchPurgatory()}
 }
 
 // requestFields are the log fields of a request (STYLE.md section 9).

@@ -1,0 +1,319 @@
+package server
+
+// Fetch (key 1): versions 4-12.
+//
+// Consumers only for now (replica_id -1, or -2 for a debugging consumer):
+// every partition is read from its leader here, below its high watermark,
+// so a consumer never sees a record that is not committed. A partition not
+// hosted is UNKNOWN_TOPIC_OR_PARTITION, one led elsewhere
+// NOT_LEADER_OR_FOLLOWER; from v9 the client's current leader epoch is
+// checked (KIP-320): FENCED_LEADER_EPOCH when older than ours,
+// UNKNOWN_LEADER_EPOCH when newer. A fetch offset outside [log start
+// offset, log end offset] is OFFSET_OUT_OF_RANGE; one between the high
+// watermark and the log end offset reads nothing. A partition in error has
+// high watermark, last stable offset and log start offset -1 and no
+// records, as in Kafka.
+// TODO(issue 4): follower fetches (replica_id >= 0) are answered
+// NOT_LEADER_OR_FOLLOWER on every partition until replication exists; they
+// will read up to the log end offset and move the follower's state. Reads
+// from followers (KIP-392, v11+ consumers) and the diverging-epoch check of
+// last_fetched_epoch (v12, KIP-595) come with it.
+//
+// Sizes: each partition reads at most partition_max_bytes, and the response
+// at most max_bytes (KIP-74) capped by fetch.max.bytes. As in Kafka since
+// v3, the first partition with data returns at least one whole batch even
+// if it is larger than both limits, so that a consumer can always make
+// progress; after it, a batch that does not fit is not sent at all rather
+// than cut. Partitions are read in request order (a partition named twice
+// is read once, with its last entry, where it first appeared).
+//
+// Long polling: when fewer than min_bytes are readable and max_wait_ms > 0,
+// the request waits in the fetch purgatory (delayed_fetch.go), keyed by
+// partition, until appends make min_bytes readable (handlers.onAppend) or
+// max_wait_ms passes; it then reads again and answers with what is there.
+// Any partition error answers at once.
+//
+// Isolation: read_committed reads the same as read_uncommitted until
+// transactions exist: the last stable offset is the high watermark and the
+// aborted transaction list is empty (null under read_uncommitted, as in
+// Kafka). TODO(issue 7): stop at the LSO and list aborted transactions.
+//
+// Fetch sessions (KIP-227, v7+) are not kept: a full fetch (session epoch 0
+// or -1) is answered sessionless, with session id 0, which tells the client
+// to send every partition each time; forgotten topics are ignored. An
+// incremental fetch (epoch > 0) names a session we cannot have, and is
+// answered FETCH_SESSION_ID_NOT_FOUND, after which the client starts over
+// with a full fetch.
+//
+// Per version: v4 adds isolation level, last stable offset and aborted
+// transactions (KIP-98); v5 log start offset (KIP-107); v6 and v8 change
+// nothing on the wire; v7 fetch sessions (KIP-227); v9 current leader epoch
+// (KIP-320); v10 ZStd (KIP-110; the batch bytes are sent as stored); v11 the
+// rack and preferred read replica, always -1 here (KIP-392); v12 is flexible
+// (KIP-482) with last fetched epoch (KIP-595). Topic ids (v13, KIP-516) are
+// not served.
+//
+// TODO(issue 6): on plaintext listeners the record bytes should go from the
+// segment file to the socket with sendfile: a StreamedResponse carrying the
+// regions instead of Region.ReadAll copies.
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/gregor-broker/gregor/logstore"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { registerAPI(kmsg.Fetch, 4, 12, (*handlers).handleFetch) }
+
+// Replica ids a consumer sends (Kafka's FetchRequest.CONSUMER_REPLICA_ID
+// and DEBUGGING_CONSUMER_ID).
+const (
+	consumerReplicaID  int32 = -1
+	debuggingReplicaID int32 = -2
+)
+
+// isolationReadCommitted is isolation_level 1.
+const isolationReadCommitted int8 = 1
+
+// fetchRead is what a fetch reads, kept for a second read when it waits.
+type fetchRead struct {
+	isolation int8
+	minBytes  int32
+	// maxBytes is the response-wide limit: max_bytes capped by
+	// fetch.max.bytes.
+	maxBytes int32
+	// follower marks a fetch from a replica (replica_id >= 0).
+	follower bool
+	// partitions, one per partition asked, grouped by topic in order.
+	partitions []fetchPartition
+}
+
+// fetchPartition is one partition of a fetch.
+type fetchPartition struct {
+	tp                 logstore.TopicPartition
+	fetchOffset        int64
+	currentLeaderEpoch int32
+	maxBytes           int32
+}
+
+// fetchPartitionResult is what was read from one partition.
+type fetchPartitionResult struct {
+	code          int16
+	highWatermark int64
+	lastStable    int64
+	logStart      int64
+	records       []byte
+}
+
+func (h *handlers) handleFetch(_ context.Context, r *request, respond func(kmsg.Response)) error {
+	req := r.body.(*kmsg.FetchRequest)
+	if req.Version >= 7 && req.SessionEpoch > 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		respond(resp)
+		return nil
+	}
+	f := h.newFetchRead(req)
+	answer := func(results []fetchPartitionResult) { respond(fetchResponseFor(req, f, results)) }
+
+	results, readBytes, failed := h.readFetch(f)
+	if req.MaxWaitMillis <= 0 || len(f.partitions) == 0 || readBytes >= int64(req.MinBytes) || failed || h.fetches == nil {
+		answer(results)
+		return nil
+	}
+	op := &delayedFetch{h: h, fetch: f, respond: answer}
+	op.timeout = time.Duration(req.MaxWaitMillis) * time.Millisecond
+	h.fetches.tryCompleteElseWatch(op, op.keys())
+	return nil
+}
+
+// newFetchRead collects the partitions of req, each once.
+func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
+	f := &fetchRead{
+		isolation: req.IsolationLevel,
+		minBytes:  req.MinBytes,
+		maxBytes:  max(req.MaxBytes, 0),
+		follower:  req.ReplicaID >= 0,
+	}
+	if h.cfg != nil && h.cfg.FetchMaxBytes > 0 && int64(f.maxBytes) > h.cfg.FetchMaxBytes {
+		f.maxBytes = int32(h.cfg.FetchMaxBytes)
+	}
+	// A topic named twice is answered as one, and a partition named twice
+	// once, with its last entry (Kafka keeps them in a LinkedHashMap).
+	var topics []string
+	byTopic := map[string][]fetchPartition{}
+	index := map[logstore.TopicPartition]int{}
+	for _, rt := range req.Topics {
+		if _, seen := byTopic[rt.Topic]; !seen {
+			topics = append(topics, rt.Topic)
+			byTopic[rt.Topic] = nil
+		}
+		for _, rp := range rt.Partitions {
+			fp := fetchPartition{
+				tp:                 logstore.TopicPartition{Topic: rt.Topic, Partition: rp.Partition},
+				fetchOffset:        rp.FetchOffset,
+				currentLeaderEpoch: rp.CurrentLeaderEpoch, // -1 below v9
+				maxBytes:           max(rp.PartitionMaxBytes, 0),
+			}
+			if i, dup := index[fp.tp]; dup {
+				byTopic[rt.Topic][i] = fp
+				continue
+			}
+			index[fp.tp] = len(byTopic[rt.Topic])
+			byTopic[rt.Topic] = append(byTopic[rt.Topic], fp)
+		}
+	}
+	for _, t := range topics {
+		f.partitions = append(f.partitions, byTopic[t]...)
+	}
+	return f
+}
+
+// readFetch reads every partition of f in order, within the size limits,
+// and returns the results, the record bytes read and whether any partition
+// failed (Kafka's ReplicaManager.readFromLocalLog).
+func (h *handlers) readFetch(f *fetchRead) (results []fetchPartitionResult, readBytes int64, failed bool) {
+	results = make([]fetchPartitionResult, len(f.partitions))
+	limit := int64(f.maxBytes)
+	minOneMessage := true
+	for i := range f.partitions {
+		fp := &f.partitions[i]
+		res := h.readFetchPartition(f, fp, min(int64(fp.maxBytes), limit), minOneMessage)
+		n := int64(len(res.records))
+		if n > 0 {
+			minOneMessage = false
+		}
+		limit = max(0, limit-n)
+		readBytes += n
+		failed = failed || res.code != 0
+		results[i] = res
+	}
+	return results, readBytes, failed
+}
+
+// fetchPartitionError is the result of a partition that cannot be read.
+func fetchPartitionError(code int16) fetchPartitionResult {
+	return fetchPartitionResult{code: code, highWatermark: -1, lastStable: -1, logStart: -1, records: []byte{}}
+}
+
+// fetchLeader returns the partition of fp if this broker leads it at the
+// client's leader epoch.
+func (h *handlers) fetchLeader(f *fetchRead, fp *fetchPartition) (*Partition, error) {
+	if f.follower {
+		// TODO(issue 4): serve follower fetches.
+		return nil, kerr.NotLeaderForPartition
+	}
+	p, err := h.replicas.getPartition(fp.tp)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.CheckLeader(fp.currentLeaderEpoch); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// readFetchPartition reads at most maxBytes of one partition below its high
+// watermark; with minOneMessage, the first batch whole whatever its size.
+func (h *handlers) readFetchPartition(f *fetchRead, fp *fetchPartition, maxBytes int64, minOneMessage bool) fetchPartitionResult {
+	p, err := h.fetchLeader(f, fp)
+	if err != nil {
+		return fetchPartitionError(errorCode(h.log, err))
+	}
+	l := p.Log()
+	hw := l.HighWatermark()
+	res := fetchPartitionResult{highWatermark: hw, lastStable: hw, logStart: l.LogStartOffset(), records: []byte{}}
+	region, err := l.Read(fp.fetchOffset, maxBytes, hw, minOneMessage)
+	if err != nil {
+		return fetchPartitionError(errorCode(h.log, fmt.Errorf("server: fetch %s at %d: %w", fp.tp, fp.fetchOffset, err)))
+	}
+	if !minOneMessage && region.Size > 0 && region.Size >= maxBytes {
+		// The region was cut by the size limit: send nothing rather than
+		// a first batch cut short (Kafka's firstEntryIncomplete).
+		size, err := firstBatchSize(region)
+		if err != nil {
+			return h.fetchStorageError(fp, err)
+		}
+		if size > region.Size {
+			return res
+		}
+	}
+	b, err := region.ReadAll()
+	if err != nil {
+		return h.fetchStorageError(fp, err)
+	}
+	if b != nil {
+		res.records = b
+	}
+	return res
+}
+
+// fetchStorageError answers a partition whose segment could not be read.
+func (h *handlers) fetchStorageError(fp *fetchPartition, err error) fetchPartitionResult {
+	h.log.WithFields(map[string]any{"topic": fp.tp.Topic, "partition": fp.tp.Partition, "offset": fp.fetchOffset}).
+		WithError(err).Error("cannot read log segment for fetch")
+	return fetchPartitionError(kerr.KafkaStorageError.Code)
+}
+
+// firstBatchSize is the size of the batch the region starts with, prefix
+// included.
+func firstBatchSize(r logstore.Region) (int64, error) {
+	var prefix [logstore.LogOverhead]byte
+	if _, err := r.File.ReadAt(prefix[:], r.Position); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, fmt.Errorf("read batch header of %s at %d: %w", r.File.Name(), r.Position, err)
+	}
+	return logstore.LogOverhead + int64(int32(binary.BigEndian.Uint32(prefix[8:]))), nil
+}
+
+// readableBytes is how many bytes a delayed fetch could read from fp now,
+// at most its partition_max_bytes; an error means the partition would now
+// be answered with one. It only looks the region up; nothing is copied.
+func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error) {
+	p, err := h.fetchLeader(f, fp)
+	if err != nil {
+		return 0, err
+	}
+	l := p.Log()
+	region, err := l.Read(fp.fetchOffset, int64(fp.maxBytes), l.HighWatermark(), true)
+	if err != nil {
+		return 0, err
+	}
+	return min(region.Size, int64(fp.maxBytes)), nil
+}
+
+// fetchResponseFor builds the response to req from the results of f.
+func fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchPartitionResult) *kmsg.FetchResponse {
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	resp.SessionID = 0 // sessionless
+	for i := range f.partitions {
+		fp, res := &f.partitions[i], &results[i]
+		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != fp.tp.Topic {
+			rt := kmsg.NewFetchResponseTopic()
+			rt.Topic = fp.tp.Topic
+			resp.Topics = append(resp.Topics, rt)
+		}
+		rt := &resp.Topics[len(resp.Topics)-1]
+		rp := kmsg.NewFetchResponseTopicPartition()
+		rp.Partition = fp.tp.Partition
+		rp.ErrorCode = res.code
+		rp.HighWatermark = res.highWatermark
+		rp.LastStableOffset = res.lastStable
+		rp.LogStartOffset = res.logStart
+		if f.isolation == isolationReadCommitted {
+			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		rp.PreferredReadReplica = -1
+		rp.RecordBatches = res.records
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	return resp
+}
