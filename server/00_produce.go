@@ -209,6 +209,9 @@ func (h *handlers) appendPartition(res *produceResult, version int16, internalAl
 		return
 	}
 	res.info = info
+	if !info.Duplicate {
+		h.onAppend(tp) // wake fetches waiting for this partition
+	}
 }
 
 // validateProduceRecords applies Kafka's ProduceRequest.validateRecords:

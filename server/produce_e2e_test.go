@@ -202,4 +202,38 @@ func TestIdempotentProduceWithFranzGo(t *testing.T) {
 	if total != len(recs) {
 		t.Fatalf("%d records acknowledged, want %d", total, len(recs))
 	}
+
+	// Consume everything back: each record exactly once, in order within
+	// its partition, with its key.
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	got := map[string]*kgo.Record{}
+	next := map[int32]int64{}
+	for len(got) < len(recs) {
+		fetches := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(got), len(recs), err)
+		}
+		fetches.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset != next[r.Partition] {
+				t.Fatalf("partition %d: got offset %d, want %d", r.Partition, r.Offset, next[r.Partition])
+			}
+			next[r.Partition]++
+			if _, dup := got[string(r.Value)]; dup {
+				t.Fatalf("record %s consumed twice", r.Value)
+			}
+			got[string(r.Value)] = r
+		})
+	}
+	for _, r := range recs {
+		c, ok := got[string(r.Value)]
+		if !ok || string(c.Key) != string(r.Key) || c.Partition != r.Partition || c.Offset != r.Offset {
+			t.Fatalf("record %s: produced at %d/%d, consumed %+v", r.Value, r.Partition, r.Offset, c)
+		}
+	}
 }

@@ -187,6 +187,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	shutdown := func() error {
 		stopServing()
 		wg.Wait()
+		// Requests have drained: answer any fetch still waiting with what
+		// it has, then flush and close the logs.
+		b.handlers.fetches.close()
 		return b.logs.Shutdown()
 	}
 
