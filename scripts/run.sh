@@ -65,13 +65,11 @@ pids+=($!)
 cat <<MSG
 run: broker 1 starting on localhost:$kafka_port (data: $data_dir/broker-1)
 
-Today the broker registers in ZooKeeper, runs for controller and answers
-ApiVersions and Metadata:
-  kcat -b localhost:$kafka_port -L
-Topics, Produce and Fetch are being built (issue 3); once they land:
+Try it:
   bin/gregor topics --bootstrap-server localhost:$kafka_port --create --topic demo --partitions 3
-  kcat -b localhost:$kafka_port -t demo -P      # type lines, Ctrl-D
-  kcat -b localhost:$kafka_port -t demo -C -e
+  printf 'a:one\nb:two\n' | kcat -b localhost:$kafka_port -t demo -P -K:
+  kcat -b localhost:$kafka_port -t demo -C -e -f '%k=%s\n'
+  bin/gregor console-consumer --bootstrap-server localhost:$kafka_port --topic demo --from-beginning --max-messages 2
 Ctrl-C stops the broker and ZooKeeper.
 MSG
 wait "${pids[1]}"
