@@ -274,23 +274,6 @@ func (h *handlers) validateTopicCreate(ctx context.Context, name string, assignm
 	return tc, nil
 }
 
-// topicNameProblem is Kafka's Topic.validate message for an illegal name,
-// or "" for a legal one.
-func topicNameProblem(name string) string {
-	switch {
-	case validTopicName(name):
-		return ""
-	case name == "":
-		return "Topic name is illegal, it can't be empty"
-	case name == "." || name == "..":
-		return `Topic name cannot be "." or ".."`
-	case len(name) > maxTopicNameLength:
-		return fmt.Sprintf("Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLength, name)
-	default:
-		return fmt.Sprintf(`Topic name "%s" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`, name)
-	}
-}
-
 // collisionName is what Kafka compares to find topics whose metric names
 // would collide: '.' and '_' are the same.
 func collisionName(topic string) string { return strings.ReplaceAll(topic, ".", "_") }

@@ -39,9 +39,9 @@ type handlers struct {
 	// cfg is the broker's configuration (num.partitions,
 	// delete.topic.enable, ...); set by New, immutable.
 	cfg *conf.Config
-	// topics is where the admin APIs (CreateTopics, DeleteTopics) write:
-	// the ZooKeeper client, set by Run once connected and before the
-	// socket server starts.
+	// topics is where the admin APIs (CreateTopics, DeleteTopics) write
+	// and DescribeConfigs reads topic overrides: the ZooKeeper client, set
+	// by Run once connected and before the socket server starts.
 	topics topicStore
 	// producerIDs hands out producer ids (InitProducerId); set by Run once
 	// connected to ZooKeeper and before the socket server starts.
@@ -55,6 +55,7 @@ type topicStore interface {
 	TopicExists(ctx context.Context, topic string) (bool, error)
 	Topics(ctx context.Context) ([]string, error)
 	TopicDeletions(ctx context.Context) ([]string, error)
+	EntityConfig(ctx context.Context, typ zkutil.ConfigEntityType, name string) (map[string]string, error)
 	SetEntityConfig(ctx context.Context, typ zkutil.ConfigEntityType, name string, cfg map[string]string) error
 	RequestTopicDeletion(ctx context.Context, topic string) error
 }

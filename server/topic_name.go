@@ -1,6 +1,9 @@
 package server
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Topic names as Kafka checks them (org.apache.kafka.common.internals.Topic).
 // Shared by every API that takes a topic name.
@@ -32,4 +35,21 @@ func validTopicName(topic string) bool {
 		}
 	}
 	return true
+}
+
+// topicNameProblem is Kafka's Topic.validate message for an illegal name,
+// or "" for a legal one.
+func topicNameProblem(name string) string {
+	switch {
+	case validTopicName(name):
+		return ""
+	case name == "":
+		return "Topic name is illegal, it can't be empty"
+	case name == "." || name == "..":
+		return `Topic name cannot be "." or ".."`
+	case len(name) > maxTopicNameLength:
+		return fmt.Sprintf("Topic name is illegal, it can't be longer than %d characters, topic name: %s", maxTopicNameLength, name)
+	default:
+		return fmt.Sprintf(`Topic name "%s" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'`, name)
+	}
 }
