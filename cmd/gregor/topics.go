@@ -407,7 +407,9 @@ func (t *topicCommand) describeTopics() error {
 			return &sarama.DescribeConfigError{Err: sarama.KError(r.ErrorCode), ErrMsg: r.ErrorMsg}
 		}
 		for _, e := range r.Configs {
-			if !e.Default {
+			// kafka-topics shows the topic's own overrides only: the
+			// DYNAMIC_TOPIC_CONFIG source (v1+), or not-default in v0.
+			if e.Source == sarama.SourceTopic || (e.Source == sarama.SourceUnknown && !e.Default) {
 				overrides[r.Name] = append(overrides[r.Name], e.Name+"="+e.Value)
 			}
 		}
