@@ -1,11 +1,11 @@
 package integration
 
 import (
-	"cmp"
-	"slices"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
