@@ -168,6 +168,12 @@ func (c *Cluster) For(t testing.TB) *Cluster {
 	return &c2
 }
 
+// produceOpts are a producer's options for topic: franz-go's defaults
+// (idempotent) with acks=all.
+func (c *Cluster) produceOpts(topic string) []kgo.Opt {
+	return []kgo.Opt{kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks())}
+}
+
 // Seeds returns every broker's address.
 func (c *Cluster) Seeds() []string {
 	var s []string
