@@ -47,6 +47,11 @@ func (c *Cluster) ConsumeAll(topic string, want map[int32]int, timeout time.Dura
 			}
 			c.t.Fatalf("consuming %s: after %v got %v records per partition, want %v (high watermarks %v)", topic, timeout, counts, want, hwm)
 		}
+		for _, b := range c.Brokers {
+			if err := b.exited(); err != nil {
+				c.t.Fatalf("consuming %s: broker %d exited: %v", topic, b.ID, err)
+			}
+		}
 		for _, e := range fs.Errors() {
 			c.t.Logf("consuming %s: partition %d: %v", e.Topic, e.Partition, e.Err)
 		}

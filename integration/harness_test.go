@@ -402,6 +402,17 @@ func (b *Broker) signalAndWait(sig syscall.Signal) error {
 	if cmd == nil {
 		return nil
 	}
+	select {
+	case <-done:
+		b.mu.Lock()
+		err := b.err
+		b.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("had already exited: %v", err)
+		}
+		return errors.New("had already exited with status 0")
+	default:
+	}
 	// Signal the PID only: a broker started no children of its own.
 	_ = syscall.Kill(cmd.Process.Pid, sig)
 	select {
