@@ -10,7 +10,7 @@ BIN       := bin/gregor
 PKGS      := ./...
 DATA_DIR  ?= $(CURDIR)/data
 
-.PHONY: all build test unit integration bench lint run fuzz clean
+.PHONY: all build test unit integration bench lint run cluster fuzz clean
 
 all: build
 
@@ -48,6 +48,10 @@ bench:
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"
+
+# Three brokers (localhost:9092-9094) on one ZooKeeper; data under DATA_DIR.
+cluster: build
+	@BROKERS=3 scripts/run.sh "$(DATA_DIR)"
 
 clean:
 	rm -rf bin

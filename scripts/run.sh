@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make run: a single-node ZooKeeper on 127.0.0.1:2181 and one Gregor broker
 # on localhost:9092, with their data under the folder given (default ./data).
-# Ctrl-C stops both.
+# make cluster: the same with BROKERS=3 brokers on localhost:9092, 9093, 9094.
+# Ctrl-C stops everything.
 #
 # ZooKeeper is Debian's `zookeeper` package (installed here when missing and
 # this user may run apt-get), run in the foreground with a configuration of
@@ -11,6 +12,7 @@ data_dir=$(mkdir -p "${1:-data}" && cd "${1:-data}" && pwd)
 bin=bin/gregor
 zk_port=${ZK_PORT:-2181}
 kafka_port=${KAFKA_PORT:-9092}
+brokers=${BROKERS:-1}
 
 zk_jar=/usr/share/java/zookeeper.jar
 if [ ! -f "$zk_jar" ] || ! command -v java >/dev/null 2>&1; then
@@ -23,7 +25,7 @@ fi
 classpath=$zk_jar
 [ -f /usr/share/java/slf4j-simple.jar ] && classpath=$classpath:/usr/share/java/slf4j-simple.jar
 
-mkdir -p "$data_dir/zookeeper" "$data_dir/broker-1"
+mkdir -p "$data_dir/zookeeper"
 cat > "$data_dir/zookeeper/zoo.cfg" <<CFG
 tickTime=2000
 dataDir=$data_dir/zookeeper
@@ -32,12 +34,15 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=srvr,ruok
 CFG
-cat > "$data_dir/broker-1/server.properties" <<CFG
-broker.id=1
-listeners=PLAINTEXT://localhost:$kafka_port
-log.dirs=$data_dir/broker-1/logs
+for id in $(seq 1 "$brokers"); do
+  mkdir -p "$data_dir/broker-$id"
+  cat > "$data_dir/broker-$id/server.properties" <<CFG
+broker.id=$id
+listeners=PLAINTEXT://localhost:$((kafka_port + id - 1))
+log.dirs=$data_dir/broker-$id/logs
 zookeeper.connect=127.0.0.1:$zk_port
 CFG
+done
 
 pids=()
 stop() {
@@ -60,16 +65,19 @@ for _ in $(seq 1 100); do
 done
 echo "run: ZooKeeper on 127.0.0.1:$zk_port (log: $data_dir/zookeeper/zookeeper.log)"
 
-"$bin" server start "$data_dir/broker-1/server.properties" &
-pids+=($!)
+for id in $(seq 1 "$brokers"); do
+  "$bin" server start "$data_dir/broker-$id/server.properties" > >(sed -u "s/^/[broker-$id] /") 2>&1 &
+  pids+=($!)
+done
+bootstrap=localhost:$kafka_port
 cat <<MSG
-run: broker 1 starting on localhost:$kafka_port (data: $data_dir/broker-1)
+run: $brokers broker(s) starting on localhost:$kafka_port and up (data: $data_dir/broker-*)
 
 Try it:
-  bin/gregor topics --bootstrap-server localhost:$kafka_port --create --topic demo --partitions 3
-  printf 'a:one\nb:two\n' | kcat -b localhost:$kafka_port -t demo -P -K:
-  kcat -b localhost:$kafka_port -t demo -C -e -f '%k=%s\n'
-  bin/gregor console-consumer --bootstrap-server localhost:$kafka_port --topic demo --from-beginning --max-messages 2
-Ctrl-C stops the broker and ZooKeeper.
+  bin/gregor topics --bootstrap-server $bootstrap --create --topic demo --partitions 3
+  printf 'a:one\nb:two\n' | kcat -b $bootstrap -t demo -P -K:
+  kcat -b $bootstrap -t demo -C -e -f '%k=%s\n'
+  bin/gregor console-consumer --bootstrap-server $bootstrap --topic demo --from-beginning --max-messages 2
+Ctrl-C stops the brokers and ZooKeeper.
 MSG
 wait "${pids[1]}"
