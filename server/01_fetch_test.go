@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/network"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -474,37 +473,13 @@ func TestFetchWaitingWhenPurgatoryClosesIsAnswered(t *testing.T) {
 // produce path being elsewhere) are found through Metadata, ListOffsets
 // and Fetch, and a record appended while the client long-polls arrives.
 func TestConsumeWithFranzGo(t *testing.T) {
-	zkConnect := zktest.Shared(t).Chroot(t)
-	var brokers []*Broker
-	var seeds []string
-	for id := int32(1); id <= 3; id++ {
-		b := runBroker(t, testBrokerConfig(t, id, zkConnect))
-		brokers = append(brokers, b)
-		seeds = append(seeds, b.Addrs()[0].String())
-	}
+	brokers, seeds := startCluster(t, 3)
 	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "events", 3, 1
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 10000
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		resp, err := req.RequestWith(ctx, admin)
-		cancel()
-		if err == nil && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("create topic: %+v %v", resp, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	createTopicAndWait(t, admin, "events", 3)
 
 	// appendOnLeader appends one record to partition p on whichever
 	// broker leads it, polling until one does.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/logstore"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -59,40 +58,14 @@ func TestClusterMetadataWithFranzGo(t *testing.T) {
 // UpdateMetadata, each leader creates its partition's log, and Metadata
 // from any broker shows every partition with a leader.
 func TestCreateTopicBringsPartitionsOnline(t *testing.T) {
-	zkConnect := zktest.Shared(t).Chroot(t)
-	var brokers []*Broker
-	var seeds []string
-	for id := int32(1); id <= 3; id++ {
-		b := runBroker(t, testBrokerConfig(t, id, zkConnect))
-		brokers = append(brokers, b)
-		seeds = append(seeds, b.Addrs()[0].String())
-	}
+	brokers, seeds := startCluster(t, 3)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "orders", 6, 1
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 10000
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		resp, err := req.RequestWith(ctx, cl)
-		cancel()
-		if err == nil && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-			break
-		}
-		// Until every broker knows the controller, the request may land on
-		// a broker that answers NOT_CONTROLLER; the client retries.
-		if time.Now().After(deadline) {
-			t.Fatalf("create topic: %+v %v", resp, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
+	createTopicAndWait(t, cl, "orders", 6)
 
 	for _, b := range brokers {
 		bcl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()[0].String()))
