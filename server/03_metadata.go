@@ -20,9 +20,19 @@ package server
 // once; topics come back in the order asked, or by name for all topics, and
 // partitions by index. A topic not cached gets UNKNOWN_TOPIC_OR_PARTITION,
 // or INVALID_TOPIC_EXCEPTION when its name breaks Kafka's rules.
-// TODO(issue 3): allow_auto_topic_creation (v4+; implied before v4)
-// with auto.create.topics.enable comes with the controller; until then no
-// topic is created by Metadata.
+//
+// Auto-creation (KafkaApis.getTopicMetadata): with auto.create.topics.enable
+// and allow_auto_topic_creation (v4+; implied before v4), a missing topic
+// with a valid name that is not internal is created as CreateTopics would
+// create it with num.partitions and default.replication.factor, over the
+// live brokers of the metadata cache. As in Kafka's ZooKeeper mode, any
+// broker writes it to ZooKeeper itself (AdminZkClient.createTopic), not
+// only the controller. The topic is answered LEADER_NOT_AVAILABLE, also
+// when it was created meanwhile (TOPIC_ALREADY_EXISTS), and the client asks
+// again until the controller has brought it online; any other failure is
+// answered with its code, such as INVALID_REPLICATION_FACTOR when the
+// factor exceeds the live brokers. TODO(issue 3): internal topics are not
+// auto-created yet (Kafka's createInternalTopic).
 //
 // Per version: v1 adds the controller id and is_internal (KIP-4) and racks
 // (KIP-36); v2 the cluster id (KIP-78); v3 throttle time; v5 offline
@@ -38,6 +48,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,7 +57,7 @@ import (
 
 func init() { registerSyncAPI(kmsg.Metadata, 0, 11, (*handlers).handleMetadata) }
 
-func (h *handlers) handleMetadata(_ context.Context, r *request) (kmsg.Response, error) {
+func (h *handlers) handleMetadata(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	v := req.Version
@@ -88,6 +99,7 @@ func (h *handlers) handleMetadata(_ context.Context, r *request) (kmsg.Response,
 		}
 	}
 	cached := h.metadata.TopicMetadata(names, listener, v == 0, v >= 6)
+	autoCreate := h.cfg != nil && h.cfg.AutoCreateTopicsEnable && h.topics != nil && (v < 4 || req.AllowAutoTopicCreation)
 	if len(cached) == len(names) {
 		resp.Topics = cached
 	} else {
@@ -100,6 +112,9 @@ func (h *handlers) handleMetadata(_ context.Context, r *request) (kmsg.Response,
 			t, ok := byName[name]
 			if !ok {
 				t = missingTopicMetadata(name)
+				if autoCreate && t.ErrorCode == kerr.UnknownTopicOrPartition.Code && !t.IsInternal {
+					t.ErrorCode = h.autoCreateTopic(ctx, name)
+				}
 			}
 			resp.Topics = append(resp.Topics, t)
 		}
@@ -129,6 +144,35 @@ func missingTopicMetadata(name string) kmsg.MetadataResponseTopic {
 		t.ErrorCode = kerr.InvalidTopicException.Code
 	}
 	return t
+}
+
+// autoCreateTopic creates a missing topic with the broker's defaults and
+// returns the error code Metadata answers for it.
+func (h *handlers) autoCreateTopic(ctx context.Context, name string) int16 {
+	var brokers []int32
+	for _, b := range h.metadata.AliveBrokers() {
+		brokers = append(brokers, b.ID)
+	}
+	err := func() error {
+		assignment, err := assignReplicas(brokers, int(h.cfg.NumPartitions), int(h.cfg.DefaultReplicationFactor))
+		if err != nil {
+			return err
+		}
+		overrides := map[string]string{}
+		if _, err := h.validateTopicCreate(ctx, name, assignment, overrides); err != nil {
+			return err
+		}
+		_, err = h.writeTopic(ctx, name, assignment, overrides)
+		return err
+	}()
+	switch {
+	case err == nil:
+		h.log.WithField("topic", name).Info("auto-created topic")
+	case errors.Is(err, kerr.TopicAlreadyExists): // another broker created it
+	default:
+		return errorCode(h.log, err)
+	}
+	return kerr.LeaderNotAvailable.Code
 }
 
 // invalidMetadataRequest answers INVALID_REQUEST on every topic asked, as

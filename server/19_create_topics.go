@@ -151,18 +151,8 @@ func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestT
 		if rf == -1 {
 			rf = int(h.cfg.DefaultReplicationFactor)
 		}
-		rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 		var err error
-		assignment, err = controller.AssignReplicas(brokers, partitions, rf, 0, rnd)
-		switch {
-		case errors.Is(err, controller.ErrInvalidPartitions):
-			return &adminError{kerr.InvalidPartitions, "Number of partitions must be larger than 0."}
-		case errors.Is(err, controller.ErrInvalidReplicationFactor) && rf <= 0:
-			return &adminError{kerr.InvalidReplicationFactor, "Replication factor must be larger than 0."}
-		case errors.Is(err, controller.ErrInvalidReplicationFactor):
-			return &adminError{kerr.InvalidReplicationFactor,
-				fmt.Sprintf("Replication factor: %d larger than available brokers: %d.", rf, len(brokers))}
-		case err != nil:
+		if assignment, err = assignReplicas(brokers, partitions, rf); err != nil {
 			return err
 		}
 	} else {
@@ -183,22 +173,54 @@ func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestT
 		return nil
 	}
 
-	// The config first, so that the controller never sees the topic
-	// without it (AdminZkClient.createTopicWithAssignment).
-	if err := h.topics.SetEntityConfig(ctx, zkutil.ConfigTopics, name, overrides); err != nil {
-		return fmt.Errorf("create topic %s: write config: %w", name, err)
-	}
-	id := zkutil.NewUUID()
-	err = h.topics.CreateTopic(ctx, name, zkutil.TopicAssignment{TopicID: id, Partitions: assignment})
-	if errors.Is(err, zkutil.ErrNodeExists) {
-		return &adminError{kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", name)}
-	}
+	id, err := h.writeTopic(ctx, name, assignment, overrides)
 	if err != nil {
-		return fmt.Errorf("create topic %s: %w", name, err)
+		return err
 	}
 	rt.TopicID = id
 	h.log.WithField("topic", name).WithField("partitions", len(assignment)).Info("created topic")
 	return nil
+}
+
+// assignReplicas lays out partitions with rf replicas each over the live
+// brokers (Kafka's AdminUtils.assignReplicasToBrokers), failing with the
+// error and message Kafka answers.
+func assignReplicas(brokers []int32, partitions, rf int) (map[int32][]int32, error) {
+	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	assignment, err := controller.AssignReplicas(brokers, partitions, rf, 0, rnd)
+	switch {
+	case errors.Is(err, controller.ErrInvalidPartitions):
+		return nil, &adminError{kerr.InvalidPartitions, "Number of partitions must be larger than 0."}
+	case errors.Is(err, controller.ErrInvalidReplicationFactor) && rf <= 0:
+		return nil, &adminError{kerr.InvalidReplicationFactor, "Replication factor must be larger than 0."}
+	case errors.Is(err, controller.ErrInvalidReplicationFactor):
+		return nil, &adminError{kerr.InvalidReplicationFactor,
+			fmt.Sprintf("Replication factor: %d larger than available brokers: %d.", rf, len(brokers))}
+	case err != nil:
+		return nil, err
+	}
+	return assignment, nil
+}
+
+// writeTopic writes a validated topic to ZooKeeper, its config first so
+// that the controller never sees the topic without it
+// (AdminZkClient.createTopicWithAssignment), and returns its new id. A
+// topic created meanwhile fails with TOPIC_ALREADY_EXISTS.
+func (h *handlers) writeTopic(ctx context.Context, name string, assignment map[int32][]int32, overrides map[string]string) ([16]byte, error) {
+	var none [16]byte
+	if err := h.topics.SetEntityConfig(ctx, zkutil.ConfigTopics, name, overrides); err != nil {
+		return none, fmt.Errorf("create topic %s: write config: %w", name, err)
+	}
+	id := zkutil.NewUUID()
+	err := h.topics.CreateTopic(ctx, name, zkutil.TopicAssignment{TopicID: id, Partitions: assignment})
+	if errors.Is(err, zkutil.ErrNodeExists) {
+		return none, &adminError{kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", name)}
+	}
+	if err != nil {
+		return none, fmt.Errorf("create topic %s: %w", name, err)
+	}
+	h.log.WithField("topic", name).WithField("partitions", len(assignment)).Info("created topic")
+	return id, nil
 }
 
 // validateTopicCreate is Kafka's AdminZkClient.validateTopicCreate: the
