@@ -31,7 +31,7 @@ package server
 // when it was created meanwhile (TOPIC_ALREADY_EXISTS), and the client asks
 // again until the controller has brought it online; any other failure is
 // answered with its code, such as INVALID_REPLICATION_FACTOR when the
-// factor exceeds the live brokers. TODO(issue 3): internal topics are not
+// factor exceeds the live brokers. TODO(issue 5): internal topics are not
 // auto-created yet (Kafka's createInternalTopic).
 //
 // Per version: v1 adds the controller id and is_internal (KIP-4) and racks
