@@ -576,7 +576,7 @@ func TestPurgatoryGoroutinesReturnToBaseline(t *testing.T) {
 			t.Fatalf("%d goroutines, baseline %d:\n%s", runtime.NumGoroutine(), baseline, buf[:runtime.Stack(buf, true)])
 		}
 		runtime.Gosched()
-		time.Sleep(time.Millisecond)
+		time.Sleep(time.Millisecond) // polling with a deadline
 	}
 }
 

@@ -53,7 +53,7 @@ func leakedGoroutines() string {
 		if len(leaked) == 0 || time.Now().After(deadline) {
 			return strings.Join(leaked, "\n\n")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
 }
 

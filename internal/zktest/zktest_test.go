@@ -98,7 +98,7 @@ func eventually(t *testing.T, cond func() bool, what string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not within 20s: %s", what)
 		}
-		time.Sleep(pollInterval)
+		time.Sleep(pollInterval) // polling with a deadline
 	}
 }
 
