@@ -318,6 +318,7 @@ func (b *Broker) newController(zkc *zkutil.Client) (*controller.Controller, *con
 		Sender:                sender,
 		InterBrokerListener:   listener.Name,
 		UncleanLeaderElection: b.cfg.UncleanLeaderElectionEnable,
+		DeleteTopicEnable:     b.cfg.DeleteTopicEnable,
 		Logger:                b.log,
 	})
 	if err != nil {

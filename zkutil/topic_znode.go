@@ -175,6 +175,29 @@ func (c *Client) WatchTopicAssignment(ctx context.Context, topic string) (TopicA
 	return a, st, watch, nil
 }
 
+// WatchTopicAssignments reads several topics' znodes at once, as
+// TopicAssignments does, and sets a watch on each, as WatchTopicAssignment
+// does. Topics that do not exist are absent from both maps.
+func (c *Client) WatchTopicAssignments(ctx context.Context, topics []string) (map[string]TopicAssignment, map[string]<-chan WatchEvent, error) {
+	as := make([]TopicAssignment, len(topics))
+	ws := make([]<-chan WatchEvent, len(topics))
+	errs := make([]error, len(topics))
+	c.parallel(len(topics), func(i int) { as[i], _, ws[i], errs[i] = c.WatchTopicAssignment(ctx, topics[i]) })
+	out := make(map[string]TopicAssignment, len(topics))
+	watches := make(map[string]<-chan WatchEvent, len(topics))
+	for i, topic := range topics {
+		switch {
+		case errors.Is(errs[i], ErrNoNode):
+		case errs[i] != nil:
+			return nil, nil, errs[i]
+		default:
+			out[topic] = as[i]
+			watches[topic] = ws[i]
+		}
+	}
+	return out, watches, nil
+}
+
 // TopicAssignments reads several topics' znodes at once. Topics that do
 // not exist are absent from the result.
 func (c *Client) TopicAssignments(ctx context.Context, topics []string) (map[string]TopicAssignment, error) {

@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -30,6 +29,13 @@ type zkStore interface {
 	PartitionStates(ctx context.Context, tps []zkutil.TopicPartition) []zkutil.PartitionStateResult
 	CreatePartitionStates(ctx context.Context, f zkutil.Fence, states []zkutil.PartitionStateWrite) []zkutil.PartitionStateResult
 	SetPartitionStates(ctx context.Context, f zkutil.Fence, updates []zkutil.PartitionStateWrite) []zkutil.PartitionStateResult
+	WatchTopicAssignment(ctx context.Context, topic string) (zkutil.TopicAssignment, zkutil.Stat, <-chan zkutil.WatchEvent, error)
+	WatchTopicAssignments(ctx context.Context, topics []string) (map[string]zkutil.TopicAssignment, map[string]<-chan zkutil.WatchEvent, error)
+	TopicExists(ctx context.Context, topic string) (bool, error)
+	WatchTopicDeletions(ctx context.Context) ([]string, <-chan zkutil.WatchEvent, error)
+	DeleteTopicDeletion(ctx context.Context, f zkutil.Fence, topic string) error
+	DeleteTopic(ctx context.Context, f zkutil.Fence, topic string) error
+	DeleteEntityConfig(ctx context.Context, f zkutil.Fence, typ zkutil.ConfigEntityType, name string) error
 }
 
 // Sender delivers a control request to one broker and returns its response.
@@ -54,7 +60,11 @@ type Config struct {
 	// UncleanLeaderElection is unclean.leader.election.enable: whether a
 	// replica outside the ISR may lead when no ISR member is alive.
 	UncleanLeaderElection bool
-	Logger                *logrus.Entry
+	// DeleteTopicEnable is delete.topic.enable (Kafka's default: true).
+	// When false, the controller removes every topic deletion request
+	// it finds and deletes nothing, as Kafka 2.8 does.
+	DeleteTopicEnable bool
+	Logger            *logrus.Entry
 }
 
 // Controller takes part in the election through /controller and, while it
@@ -202,13 +212,21 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		log.WithError(err).Warn("watching /controller failed; resigning")
 		return
 	}
+	tctx, tcancel := context.WithCancel(ctx)
 	t := &term{
 		c: c, log: log, epoch: election.Epoch, fence: election.Fence(),
 		brokers: map[int32]zkutil.BrokerRegistration{}, senders: map[int32]*brokerSender{},
-		topics: map[string]*topic{},
+		topics: map[string]*topic{}, deleteRequests: map[string]bool{},
+		ctx: tctx, kick: make(chan struct{}, 1),
 	}
-	defer t.stopSenders()
-	brokerWatch, topicWatch, err := t.start(ctx)
+	defer func() {
+		// The senders first: once they stopped, nothing posts to the
+		// inbox; then the watch forwarders, which end with tctx.
+		t.stopSenders()
+		tcancel()
+		t.forwarders.Wait()
+	}()
+	brokerWatch, topicWatch, deleteWatch, err := t.start(ctx)
 	if t.resignOn(err) {
 		return
 	}
@@ -238,6 +256,17 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 			topicWatch, err = t.onTopicChange(ctx)
 			if t.resignOn(err) {
 				return
+			}
+		case <-deleteWatch:
+			deleteWatch, err = t.onDeletionRequest(ctx)
+			if t.resignOn(err) {
+				return
+			}
+		case <-t.kick:
+			for _, ev := range t.drainInbox() {
+				if t.resignOn(t.handle(ctx, ev)) {
+					return
+				}
 			}
 		}
 	}
@@ -277,6 +306,60 @@ type term struct {
 	brokers map[int32]zkutil.BrokerRegistration // live brokers
 	senders map[int32]*brokerSender
 	topics  map[string]*topic // assignments and partition states
+	// deleteRequests: the topics under /admin/delete_topics as last read.
+	deleteRequests map[string]bool
+	watchGen       uint64 // last generation given to a topic's watch
+
+	// ctx ends with the term: the goroutines forwarding watches into the
+	// inbox (forwarders) stop with it.
+	ctx        context.Context
+	forwarders sync.WaitGroup
+
+	// The inbox carries events from other goroutines (per-topic watches,
+	// brokers' answers to StopReplica) into the loop: post appends and
+	// kicks, the loop drains on the kick. It never blocks a poster, and
+	// it holds at most one event per armed watch and per request sent.
+	kick    chan struct{} // capacity one
+	inboxMu sync.Mutex    // guards the field below
+	inbox   []termEvent
+}
+
+// termEvent is an event posted into the term's inbox.
+type termEvent struct {
+	// assignment change: the topic's znode changed (watch generation gen).
+	topic string
+	gen   uint64
+	// StopReplica answered by broker (resp is nil for other events).
+	broker int32
+	req    *kmsg.StopReplicaRequest
+	resp   kmsg.Response
+}
+
+// post hands ev to the loop; safe for concurrent use, never blocks.
+func (t *term) post(ev termEvent) {
+	t.inboxMu.Lock()
+	t.inbox = append(t.inbox, ev)
+	t.inboxMu.Unlock()
+	select {
+	case t.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (t *term) drainInbox() []termEvent {
+	t.inboxMu.Lock()
+	defer t.inboxMu.Unlock()
+	evs := t.inbox
+	t.inbox = nil
+	return evs
+}
+
+// handle runs one inbox event.
+func (t *term) handle(ctx context.Context, ev termEvent) error {
+	if ev.req != nil {
+		return t.onStopReplicaResponse(ctx, ev.broker, ev.req, ev.resp)
+	}
+	return t.onAssignmentChange(ctx, ev.topic, ev.gen)
 }
 
 func (t *term) alive(id int32) bool {
@@ -290,20 +373,34 @@ func (t *term) alive(id int32) bool {
 // then re-syncs every broker: LeaderAndIsr for all its partitions and the
 // full UpdateMetadata. It returns the armed watches (nil, never firing,
 // when ZooKeeper could not be read: the session events then decide).
-func (t *term) start(ctx context.Context) (brokerWatch, topicWatch <-chan zkutil.WatchEvent, err error) {
+//
+// Topic deletions requested before the term are resumed (Kafka's
+// TopicDeletionManager.init and resumeDeletions): their topics are marked
+// before anything is sent, so that brokers get them as deleted (leader -2)
+// in the full UpdateMetadata and no LeaderAndIsr, then StopReplica.
+func (t *term) start(ctx context.Context) (brokerWatch, topicWatch, deleteWatch <-chan zkutil.WatchEvent, err error) {
 	brokerWatch, _, _, _ = t.refreshBrokers(ctx)
 	topicWatch, _, err = t.loadTopics(ctx)
 	if err != nil {
-		return brokerWatch, nil, err
+		return brokerWatch, nil, nil, err
+	}
+	deleteWatch, err = t.readDeletionRequests(ctx)
+	if err != nil {
+		return brokerWatch, topicWatch, nil, err
+	}
+	started, err := t.applyDeletionRequests(ctx)
+	if err != nil {
+		return brokerWatch, topicWatch, deleteWatch, err
 	}
 	_, created, err := t.reconcile(ctx, nil)
 	if err != nil {
-		return brokerWatch, topicWatch, err
+		return brokerWatch, topicWatch, deleteWatch, err
 	}
 	ids := slices.Sorted(maps.Keys(t.brokers))
 	t.sendLeaderAndISR(nil, created, ids)
 	t.sendUpdateMetadata(nil, nil, ids)
-	return brokerWatch, topicWatch, nil
+	t.sendDeletionStopReplicas(started, nil)
+	return brokerWatch, topicWatch, deleteWatch, t.completeDeletions(ctx)
 }
 
 // onTopicChange handles a change of /brokers/topics (Kafka's TopicChange
@@ -322,7 +419,10 @@ func (t *term) onTopicChange(ctx context.Context) (<-chan zkutil.WatchEvent, err
 	if len(changed) > 0 || len(gone) > 0 {
 		t.sendUpdateMetadata(changed, gone, nil)
 	}
-	return watch, nil
+	// A deletion requested before its topic was loaded can start now.
+	started, err := t.applyDeletionRequests(ctx)
+	t.beginDeletions(started)
+	return watch, err
 }
 
 // onBrokerChange handles a change of /brokers/ids (Kafka's onBrokerChange,
@@ -342,7 +442,10 @@ func (t *term) onBrokerChange(ctx context.Context) (<-chan zkutil.WatchEvent, er
 	touched := t.touching(append(slices.Clone(joined), died...))
 	maps.Copy(touched, changed)
 	t.sendUpdateMetadata(touched, nil, joined)
-	return watch, nil
+	// Deletions waiting for a replica on a broker that came back resume
+	// (Kafka's onBrokerStartup: resumeDeletionForTopics).
+	t.resumeDeletionsOn(joined, died)
+	return watch, t.completeDeletions(ctx)
 }
 
 // refreshBrokers re-reads /brokers/ids, and starts and stops the
@@ -440,9 +543,22 @@ func (t *term) updateMetadata(broker zkutil.BrokerRegistration, parts, deleted t
 		req.TopicStates = append(req.TopicStates, ts)
 		return &req.TopicStates[len(req.TopicStates)-1]
 	}
+	deleted = maps.Clone(deleted)
+	if deleted == nil {
+		deleted = tpSet{}
+	}
 	for _, tp := range t.sortedPartitions() {
 		p := t.partition(tp)
-		if !parts[tp] || !p.hasState {
+		if !parts[tp] {
+			continue
+		}
+		if t.topics[tp.Topic].deletion != nil {
+			// Being deleted: brokers forget it (Kafka sends such
+			// partitions with LeaderDuringDelete).
+			deleted[tp] = true
+			continue
+		}
+		if !p.hasState {
 			continue
 		}
 		ps := kmsg.NewUpdateMetadataRequestTopicPartition()
@@ -496,83 +612,6 @@ func (t *term) stopSenders() {
 		s.stop()
 		delete(t.senders, id)
 	}
-}
-
-// brokerSender delivers control requests to one broker in order, from its
-// own goroutine, retrying a failed send until it succeeds or the sender is
-// stopped (DESIGN.md section 4: a request queue and a sender per broker).
-type brokerSender struct {
-	c      *Controller
-	broker zkutil.BrokerRegistration
-	log    *logrus.Entry
-
-	queue  chan kmsg.Request
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-// senderQueueSize bounds the requests waiting for one broker; enqueue
-// replaces what waits when it is full, since a newer UpdateMetadata
-// supersedes an older one.
-const senderQueueSize = 64
-
-func newBrokerSender(c *Controller, broker zkutil.BrokerRegistration) *brokerSender {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &brokerSender{
-		c:      c,
-		broker: broker,
-		log:    c.log.WithField("target_broker_id", broker.Info.ID),
-		queue:  make(chan kmsg.Request, senderQueueSize),
-		cancel: cancel,
-		done:   make(chan struct{}),
-	}
-	go s.run(ctx)
-	return s
-}
-
-func (s *brokerSender) enqueue(req kmsg.Request) {
-	for {
-		select {
-		case s.queue <- req:
-			return
-		default:
-			select { // full: drop the oldest
-			case <-s.queue:
-			default:
-			}
-		}
-	}
-}
-
-func (s *brokerSender) run(ctx context.Context) {
-	defer close(s.done)
-	for {
-		var req kmsg.Request
-		select {
-		case <-ctx.Done():
-			return
-		case req = <-s.queue:
-		}
-		for {
-			resp, err := s.c.cfg.Sender.Send(ctx, s.broker, req)
-			if err == nil {
-				if code := responseError(resp); code != 0 {
-					s.log.WithField("error_code", code).Warn(fmt.Sprintf("broker refused %s", kmsg.Key(req.Key()).Name()))
-				}
-				break
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			s.log.WithError(err).Debug("sending control request failed; retrying")
-			s.c.sleep(ctx)
-		}
-	}
-}
-
-func (s *brokerSender) stop() {
-	s.cancel()
-	<-s.done
 }
 
 // responseError is the top-level error code of a control response.

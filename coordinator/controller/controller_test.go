@@ -29,6 +29,11 @@ type recordingSender struct {
 	lai  map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition
 	// laiLeaders: target broker -> live leader ids of its last LeaderAndIsr
 	laiLeaders map[int32][]int32
+	// stops: target broker -> the StopReplica requests it was sent
+	stops map[int32][]*kmsg.StopReplicaRequest
+	// refuseStop, if set, gives the error code a target answers a
+	// StopReplica with (0: NONE) for every partition.
+	refuseStop func(target int32, req *kmsg.StopReplicaRequest) int16
 }
 
 func newRecordingSender() *recordingSender {
@@ -37,7 +42,31 @@ func newRecordingSender() *recordingSender {
 		um:         map[int32]map[zkutil.TopicPartition]kmsg.UpdateMetadataRequestTopicPartition{},
 		lai:        map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition{},
 		laiLeaders: map[int32][]int32{},
+		stops:      map[int32][]*kmsg.StopReplicaRequest{},
 	}
+}
+
+// stopped reports whether target was sent a StopReplica deleting tp.
+func (s *recordingSender) stopped(target int32, tp zkutil.TopicPartition) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.stops[target] {
+		for _, rt := range r.Topics {
+			for _, ps := range rt.PartitionStates {
+				if rt.Topic == tp.Topic && ps.Partition == tp.Partition && ps.Delete {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// stopRequests lists the StopReplica requests target was sent.
+func (s *recordingSender) stopRequests(target int32) []*kmsg.StopReplicaRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.stops[target])
 }
 
 func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistration, req kmsg.Request) (kmsg.Response, error) {
@@ -79,6 +108,21 @@ func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistrati
 		for _, l := range r.LiveLeaders {
 			s.laiLeaders[target] = append(s.laiLeaders[target], l.BrokerID)
 		}
+	case *kmsg.StopReplicaRequest:
+		s.stops[target] = append(s.stops[target], r)
+		var code int16
+		if s.refuseStop != nil {
+			code = s.refuseStop(target, r)
+		}
+		resp := r.ResponseKind().(*kmsg.StopReplicaResponse)
+		for _, rt := range r.Topics {
+			for _, ps := range rt.PartitionStates {
+				p := kmsg.NewStopReplicaResponsePartition()
+				p.Topic, p.Partition, p.ErrorCode = rt.Topic, ps.Partition, code
+				resp.Partitions = append(resp.Partitions, p)
+			}
+		}
+		return resp, nil
 	}
 	return req.ResponseKind(), nil
 }
@@ -126,8 +170,15 @@ type member struct {
 }
 
 // startMember connects a ZooKeeper session, registers broker id in it and
-// runs a controller candidate.
+// runs a controller candidate with Kafka's defaults (delete.topic.enable).
 func startMember(t *testing.T, connect string, id int32, sender Sender) *member {
+	t.Helper()
+	return startMemberWith(t, connect, id, sender, func(*Config) {})
+}
+
+// startMemberWith is startMember with the controller's Config adjusted by
+// configure.
+func startMemberWith(t *testing.T, connect string, id int32, sender Sender, configure func(*Config)) *member {
 	t.Helper()
 	zc, err := conf.ParseZooKeeperConnect(connect)
 	if err != nil {
@@ -147,7 +198,9 @@ func startMember(t *testing.T, connect string, id int32, sender Sender) *member 
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ctrl, err := New(Config{BrokerID: id, ZK: client, Sender: sender, RetryBackoff: 50 * time.Millisecond})
+	cfg := Config{BrokerID: id, ZK: client, Sender: sender, RetryBackoff: 50 * time.Millisecond, DeleteTopicEnable: true}
+	configure(&cfg)
+	ctrl, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,13 @@ type partition struct {
 type topic struct {
 	id         zkutil.UUID
 	partitions map[int32]*partition
+	// watchGen numbers the watch armed on the topic's znode: an event of
+	// an older watch (one the term replaced) is ignored.
+	watchGen uint64
+	// deletion is set while the topic is being deleted (Kafka's
+	// topicsToBeDeleted): it gets no leader election, no LeaderAndIsr,
+	// and brokers are told its partitions are gone.
+	deletion *deletion
 }
 
 // newPartitionState is the state of a partition leaving NewPartition for

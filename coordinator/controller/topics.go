@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -50,7 +51,7 @@ func (t *term) loadTopics(ctx context.Context) (<-chan zkutil.WatchEvent, tpSet,
 	if len(added) == 0 {
 		return watch, gone, nil
 	}
-	assignments, err := t.c.cfg.ZK.TopicAssignments(ctx, added)
+	assignments, watches, err := t.c.cfg.ZK.WatchTopicAssignments(ctx, added)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading topic assignments: %w", err)
 	}
@@ -62,6 +63,7 @@ func (t *term) loadTopics(ctx context.Context) (<-chan zkutil.WatchEvent, tpSet,
 			tps = append(tps, zkutil.TopicPartition{Topic: name, Partition: p})
 		}
 		t.topics[name] = tp
+		t.armAssignmentWatch(name, tp, watches[name])
 		t.log.WithField("topic", name).WithField("partitions", len(a.Partitions)).Info("topic loaded")
 	}
 	if err := t.readStates(ctx, tps); err != nil {
@@ -125,6 +127,9 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 		var creates, sets []zkutil.PartitionStateWrite
 		for _, tp := range t.sortedPartitions() {
 			p := t.partition(tp)
+			if t.topics[tp.Topic].deletion != nil {
+				continue // no elections for a topic being deleted
+			}
 			if !p.hasState {
 				if s, ok := newPartitionState(p.replicas, aliveNow, t.epoch); ok {
 					creates = append(creates, zkutil.PartitionStateWrite{TopicPartition: tp, State: s})
@@ -191,10 +196,13 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 }
 
 // replicasOn lists the partitions with a state that have a replica on
-// broker id.
+// broker id, except those of topics being deleted.
 func (t *term) replicasOn(id int32) []zkutil.TopicPartition {
 	var out []zkutil.TopicPartition
 	for _, tp := range t.sortedPartitions() {
+		if t.topics[tp.Topic].deletion != nil {
+			continue
+		}
 		if p := t.partition(tp); p.hasState && slices.Contains(p.replicas, id) {
 			out = append(out, tp)
 		}
@@ -221,7 +229,7 @@ func (t *term) sendLeaderAndISR(parts, isNew tpSet, full []int32) {
 	perBroker := map[int32][]zkutil.TopicPartition{}
 	for _, tp := range t.sortedPartitions() {
 		p := t.partition(tp)
-		if !parts[tp] || !p.hasState {
+		if !parts[tp] || !p.hasState || t.topics[tp.Topic].deletion != nil {
 			continue
 		}
 		for _, r := range p.replicas {
@@ -320,4 +328,92 @@ func (t *term) allPartitions() tpSet {
 		out[tp] = true
 	}
 	return out
+}
+
+// armAssignmentWatch forwards the next event of watch, the watch on the
+// topic's znode, into the inbox, tagged with a new generation of the
+// topic's watch. One goroutine per armed watch, so at most one per topic:
+// it ends when the watch fires or the term ends.
+func (t *term) armAssignmentWatch(name string, tp *topic, watch <-chan zkutil.WatchEvent) {
+	if watch == nil {
+		return
+	}
+	t.watchGen++ // term-wide, so that a re-created topic's numbers differ
+	tp.watchGen = t.watchGen
+	gen := tp.watchGen
+	t.forwarders.Add(1)
+	go func() {
+		defer t.forwarders.Done()
+		select {
+		case <-t.ctx.Done():
+		case <-watch:
+			t.post(termEvent{topic: name, gen: gen})
+		}
+	}()
+}
+
+// onAssignmentChange handles a change of a topic's znode (Kafka's
+// PartitionModifications event and onNewPartitionCreation): it re-reads the
+// assignment, re-arming the watch, and partitions that are new get a state
+// (NewPartition to OnlinePartition), their replicas LeaderAndIsr with
+// isNew, every broker UpdateMetadata.
+//
+// Partition counts only grow. An assignment that lost partitions is logged
+// and ignored (Kafka 2.8 does the same: removing partitions is not
+// supported). Changed replicas of existing partitions are a reassignment,
+// which this handler leaves alone. A topic being deleted is ignored, as
+// Kafka ignores partition modifications of a topic queued for deletion.
+func (t *term) onAssignmentChange(ctx context.Context, name string, gen uint64) error {
+	top := t.topics[name]
+	if top == nil || top.watchGen != gen || top.deletion != nil {
+		return nil
+	}
+	a, _, watch, err := t.c.cfg.ZK.WatchTopicAssignment(ctx, name)
+	t.armAssignmentWatch(name, top, watch)
+	switch {
+	case errors.Is(err, zkutil.ErrNoNode):
+		return nil // gone: the topics watch handles it
+	case err != nil && watch == nil:
+		// Not re-armed: look again after a pause.
+		again := termEvent{topic: name, gen: top.watchGen}
+		time.AfterFunc(t.c.cfg.RetryBackoff, func() { t.post(again) })
+		return fmt.Errorf("reading the assignment of %s: %w", name, err)
+	case err != nil:
+		return fmt.Errorf("reading the assignment of %s: %w", name, err)
+	}
+	log := t.log.WithField("topic", name)
+	var removed []int32
+	for p := range top.partitions {
+		if _, ok := a.Partitions[p]; !ok {
+			removed = append(removed, p)
+		}
+	}
+	if len(removed) > 0 {
+		slices.Sort(removed)
+		log.WithField("removed_partitions", removed).Warn("ignoring an assignment that removes partitions; partitions can only be added")
+	}
+	var added []zkutil.TopicPartition
+	for _, p := range slices.Sorted(maps.Keys(a.Partitions)) {
+		if _, ok := top.partitions[p]; ok {
+			continue
+		}
+		top.partitions[p] = &partition{replicas: slices.Clone(a.Partitions[p])}
+		added = append(added, zkutil.TopicPartition{Topic: name, Partition: p})
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	log.WithField("added_partitions", len(added)).Info("partitions added")
+	if err := t.readStates(ctx, added); err != nil {
+		return err
+	}
+	changed, created, err := t.reconcile(ctx, nil)
+	if err != nil {
+		return err
+	}
+	t.sendLeaderAndISR(changed, created, nil)
+	if len(changed) > 0 {
+		t.sendUpdateMetadata(changed, nil, nil)
+	}
+	return nil
 }
