@@ -159,3 +159,42 @@ func TestPartitionStates(t *testing.T) {
 		t.Errorf("after the batch: %+v at version %d, %v", s, version, err)
 	}
 }
+
+func TestWatchTopicAssignments(t *testing.T) {
+	t.Parallel()
+	cs := clients(t, 2)
+	admin, watcher := cs[0], cs[1]
+	ctx := testContext(t)
+	if err := admin.CreateTopLevelPaths(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := map[string]TopicAssignment{
+		"a": {Partitions: map[int32][]int32{0: {1}}},
+		"b": {Partitions: map[int32][]int32{0: {2}, 1: {1}}},
+	}
+	for name, ta := range a {
+		if err := admin.CreateTopic(ctx, name, ta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, watches, err := watcher.WatchTopicAssignments(ctx, []string{"a", "b", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || len(watches) != 2 || !reflect.DeepEqual(got["b"].Partitions, a["b"].Partitions) {
+		t.Fatalf("WatchTopicAssignments = %+v, %d watches; want a and b only", got, len(watches))
+	}
+	b := a["b"]
+	b.Partitions[2] = []int32{2}
+	if _, err := admin.SetTopicAssignment(ctx, NoFence, "b", b, MatchAnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitWatch(t, watches["b"]); ev.Type != NodeDataChanged || ev.Path != "/brokers/topics/b" {
+		t.Errorf("b's watch: %+v", ev)
+	}
+	select {
+	case ev := <-watches["a"]:
+		t.Errorf("a's watch fired without a change: %+v", ev)
+	default:
+	}
+}
