@@ -10,5 +10,10 @@
 // partition state transitions (partitions.go). One term's event loop
 // (controller.go, topics.go) owns the live brokers, assignments and
 // partition states, applies those decisions on broker and topic changes,
-// and sends brokers the results.
+// additions of partitions (a data watch per topic) and topic deletions
+// (deletion.go, Kafka's TopicDeletionManager), and sends brokers the
+// results through one queue and sender goroutine per broker (sender.go).
+// Events from other goroutines (per-topic watches, StopReplica answers)
+// reach the loop through the term's inbox, so the loop stays the only
+// owner of the state.
 package controller
