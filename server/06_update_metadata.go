@@ -60,7 +60,9 @@ func (h *handlers) handleUpdateMetadata(_ context.Context, r *request) (kmsg.Res
 	if err != nil {
 		h.log.WithFields(fields).WithError(err).Warn("ignoring UpdateMetadata from an old controller")
 		resp.ErrorCode = errorCode(h.log, err)
+		return resp, nil
 	}
+	h.onTopicsUpdated(u) // admin requests waiting for these topics
 	return resp, nil
 }
 

@@ -39,15 +39,17 @@ package server
 // source; a failed one -1, -1 and no configs. v7 (KIP-516) returns the new
 // topic id.
 //
-// Kafka answers a topic it created with REQUEST_TIMED_OUT when the
-// request's timeout is <= 0, and otherwise waits (DelayedCreatePartitions)
-// until its metadata cache shows a leader for every partition, answering
-// REQUEST_TIMED_OUT for topics still leaderless at the timeout. Gregor
-// does the first; with a positive timeout it answers at once after the
-// ZooKeeper writes. TODO(issue 3): wait in a purgatory keyed by topic,
-// completed from UpdateMetadata. Also TODO(issue 3): rack-aware assignment
-// (Kafka uses it when every broker has a rack), the authorizer, and the
-// controller mutation quota (v6, KIP-599: throttle time stays 0).
+// A topic created waits, as in Kafka (DelayedCreatePartitions), until the
+// metadata cache shows a leader for each of its partitions, or until the
+// request's timeout: then it gets REQUEST_TIMED_OUT (admin_purgatory.go).
+// So a client can produce to a topic as soon as CreateTopics succeeded.
+// With a timeout <= 0 nothing waits and every topic created is
+// REQUEST_TIMED_OUT; validate_only never waits. A topic answered
+// REQUEST_TIMED_OUT reports -1, -1 and no configs (v5+), as a failure
+// does, but keeps its topic id (v7), as Kafka's does.
+// TODO(issue 3): rack-aware assignment (Kafka uses it when every broker
+// has a rack), the authorizer, and the controller mutation quota (v6,
+// KIP-599: throttle time stays 0).
 
 import (
 	"context"
@@ -57,6 +59,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gregor-broker/gregor/conf"
 	"github.com/gregor-broker/gregor/coordinator/controller"
@@ -65,9 +68,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { registerSyncAPI(kmsg.CreateTopics, 0, 7, (*handlers).handleCreateTopics) }
+func init() { registerAPI(kmsg.CreateTopics, 0, 7, (*handlers).handleCreateTopics) }
 
-func (h *handlers) handleCreateTopics(ctx context.Context, r *request) (kmsg.Response, error) {
+func (h *handlers) handleCreateTopics(ctx context.Context, r *request, respond func(kmsg.Response)) error {
 	req := r.body.(*kmsg.CreateTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	isController := h.topics != nil && h.metadata.ControllerID() == h.brokerID
@@ -79,6 +82,8 @@ func (h *handlers) handleCreateTopics(ctx context.Context, r *request) (kmsg.Res
 	for _, b := range h.metadata.AliveBrokers() {
 		brokers = append(brokers, b.ID)
 	}
+	var waits []topicWait // the topics created, to wait for
+	var waiting []int     // their indexes in resp.Topics
 	for i := range req.Topics {
 		t := &req.Topics[i]
 		rt := kmsg.NewCreateTopicsResponseTopic()
@@ -93,19 +98,34 @@ func (h *handlers) handleCreateTopics(ctx context.Context, r *request) (kmsg.Res
 			err = h.createTopic(ctx, t, brokers, req.ValidateOnly, &rt)
 		}
 		if err != nil {
-			rt.ErrorCode = errorCode(h.log, err)
-			var ae *adminError
-			if errors.As(err, &ae) {
-				rt.ErrorMessage = kmsg.StringPtr(ae.msg)
-			}
-			rt.NumPartitions, rt.ReplicationFactor, rt.Configs, rt.ConfigErrorCode = -1, -1, nil, 0
-		} else if !req.ValidateOnly && req.TimeoutMillis <= 0 {
-			// Created, but the client did not want to wait for leaders.
-			rt.ErrorCode = kerr.RequestTimedOut.Code
+			failCreatedTopic(h, &rt, err)
+		} else if !req.ValidateOnly {
+			waits = append(waits, topicWait{topic: rt.Topic, partitions: rt.NumPartitions})
+			waiting = append(waiting, len(resp.Topics))
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
+	h.awaitTopics(waits, time.Duration(req.TimeoutMillis)*time.Millisecond, func(done []bool) {
+		for i, ok := range done {
+			if !ok {
+				failCreatedTopic(h, &resp.Topics[waiting[i]], kerr.RequestTimedOut)
+			}
+		}
+		respond(resp)
+	})
+	return nil
+}
+
+// failCreatedTopic answers a topic of CreateTopics with err: its code, its
+// message if it is an adminError, and none of the v5+ details.
+func failCreatedTopic(h *handlers, rt *kmsg.CreateTopicsResponseTopic, err error) {
+	rt.ErrorCode = errorCode(h.log, err)
+	rt.ErrorMessage = nil
+	var ae *adminError
+	if errors.As(err, &ae) {
+		rt.ErrorMessage = kmsg.StringPtr(ae.msg)
+	}
+	rt.NumPartitions, rt.ReplicationFactor, rt.Configs, rt.ConfigErrorCode = -1, -1, nil, 0
 }
 
 // adminError is an expected failure of one topic of an admin request: its
@@ -178,7 +198,6 @@ func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestT
 		return err
 	}
 	rt.TopicID = id
-	h.log.WithField("topic", name).WithField("partitions", len(assignment)).Info("created topic")
 	return nil
 }
 

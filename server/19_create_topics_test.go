@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -60,7 +62,8 @@ func createTopics(t *testing.T, h *handlers, v int16, validateOnly bool, topics 
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.Version, req.TimeoutMillis, req.ValidateOnly, req.Topics = v, 30000, validateOnly, topics
-	resp := callOnListener(t, h, "PLAINTEXT", req).(*kmsg.CreateTopicsResponse)
+	r, _ := callAdmin(t, h, req, playController(t, h, h.topics.(*zkutil.Client)))
+	resp := r.(*kmsg.CreateTopicsResponse)
 	if len(resp.Topics) != len(topics) {
 		t.Fatalf("%d topics answered, %d asked", len(resp.Topics), len(topics))
 	}
@@ -269,5 +272,105 @@ func TestCreateTopicsVersions(t *testing.T) {
 	}
 	if exists, _ := zkc.TopicExists(context.Background(), "notimeout"); !exists {
 		t.Fatal("timeout 0: topic not created")
+	}
+}
+
+// A topic created answers only once the cache shows its leaders; a topic
+// still leaderless at the timeout gets REQUEST_TIMED_OUT without its v5
+// details but with its id, and the others are answered as they are.
+func TestCreateTopicsWaitsForLeaders(t *testing.T) {
+	h, zkc := adminTestHandlers(t)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.Version, req.TimeoutMillis = 7, 300
+	req.Topics = []kmsg.CreateTopicsRequestTopic{createTopic("led", 2, 1), createTopic("leaderless", 1, 1), createTopic("existing", 1, 1)}
+	r, parked := callAdmin(t, h, req, func() {
+		a, _, err := zkc.TopicAssignment(context.Background(), "led")
+		if err != nil {
+			t.Fatal(err)
+		}
+		updateMetadata(t, h, partitionState("led", 0, a.Partitions[0][0], a.Partitions[0]...),
+			partitionState("led", 1, a.Partitions[1][0], a.Partitions[1]...))
+	})
+	if !parked {
+		t.Fatal("CreateTopics answered before any leader was known")
+	}
+	resp := r.(*kmsg.CreateTopicsResponse)
+	led, leaderless, existing := resp.Topics[0], resp.Topics[1], resp.Topics[2]
+	if led.ErrorCode != 0 || led.NumPartitions != 2 || len(led.Configs) == 0 || led.TopicID == [16]byte{} {
+		t.Fatalf("led: %+v", led)
+	}
+	if leaderless.ErrorCode != kerr.RequestTimedOut.Code || leaderless.ErrorMessage != nil ||
+		leaderless.NumPartitions != -1 || leaderless.ReplicationFactor != -1 || leaderless.Configs != nil || leaderless.TopicID == [16]byte{} {
+		t.Fatalf("leaderless: %+v", leaderless)
+	}
+	if existing.ErrorCode != kerr.TopicAlreadyExists.Code {
+		t.Fatalf("existing: error %d", existing.ErrorCode)
+	}
+	if exists, _ := zkc.TopicExists(context.Background(), "leaderless"); !exists {
+		t.Fatal("a topic that timed out waiting was not created")
+	}
+
+	// Nothing created, or validate_only: nothing to wait for.
+	for _, validateOnly := range []bool{false, true} {
+		req.ValidateOnly, req.TimeoutMillis = validateOnly, 30000
+		req.Topics = []kmsg.CreateTopicsRequestTopic{createTopic("existing", 1, 1)}
+		if validateOnly {
+			req.Topics = []kmsg.CreateTopicsRequestTopic{createTopic("dry", 1, 1)}
+		}
+		if _, parked := callAdmin(t, h, req, nil); parked {
+			t.Fatalf("validate_only %v: waited", validateOnly)
+		}
+	}
+}
+
+// End to end: once CreateTopics has answered, the controller's metadata
+// shows a leader for every partition and the leader takes a produce at
+// the first try, without the client polling metadata. One broker, so that
+// the leader is the controller and has applied LeaderAndIsr before the
+// UpdateMetadata that completes the request.
+func TestCreateTopicsThenProduceAtOnce(t *testing.T) {
+	brokers, seeds := startCluster(t, 1)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitForBrokers(t, cl, 1)
+	const topic, partitions = "at-once", 3
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 15000
+	rt := createTopic(topic, partitions, 1)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %+v %v", resp, err)
+	}
+	broker := cl.Broker(int(brokers[0].handlers.brokerID))
+	mreq := kmsg.NewPtrMetadataRequest()
+	mt := kmsg.NewMetadataRequestTopic()
+	mt.Topic = kmsg.StringPtr(topic)
+	mreq.Topics = append(mreq.Topics, mt)
+	mr, err := broker.Request(ctx, mreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := mr.(*kmsg.MetadataResponse)
+	if len(meta.Topics) != 1 || len(meta.Topics[0].Partitions) != partitions {
+		t.Fatalf("metadata right after CreateTopics: %+v", meta.Topics)
+	}
+	for _, p := range meta.Topics[0].Partitions {
+		if p.ErrorCode != 0 || p.Leader != 1 {
+			t.Fatalf("partition %d right after CreateTopics: leader %d, error %d", p.Partition, p.Leader, p.ErrorCode)
+		}
+		pr, err := broker.Request(ctx, produceRequest(8, 1, producePart{topic, p.Partition, testBatch(t, 2, -1, 0)}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := pr.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+		if got.ErrorCode != 0 || got.BaseOffset != 0 {
+			t.Fatalf("produce to partition %d: error %d, base offset %d", p.Partition, got.ErrorCode, got.BaseOffset)
+		}
 	}
 }

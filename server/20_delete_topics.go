@@ -19,25 +19,27 @@ package server
 // Messages are sent from v5 (KIP-599), which also adds throttling on
 // controller mutations: TODO(issue 3), throttle time stays 0.
 //
-// Kafka answers a topic whose deletion it requested with REQUEST_TIMED_OUT
-// when the timeout is <= 0, and otherwise waits (DelayedDeleteTopics)
-// until the topic leaves its metadata cache. Gregor does the first and
-// answers at once otherwise. TODO(issue 3): wait in a purgatory completed
-// from UpdateMetadata.
+// A topic whose deletion was requested waits, as in Kafka
+// (DelayedDeleteTopics), until it has left the metadata cache, or until the
+// request's timeout: then it gets REQUEST_TIMED_OUT (admin_purgatory.go).
+// With a timeout <= 0 nothing waits and every such topic is
+// REQUEST_TIMED_OUT. A deletion already pending waits the same way, so
+// that a retried request also answers once the topic is gone.
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { registerSyncAPI(kmsg.DeleteTopics, 0, 6, (*handlers).handleDeleteTopics) }
+func init() { registerAPI(kmsg.DeleteTopics, 0, 6, (*handlers).handleDeleteTopics) }
 
-func (h *handlers) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Response, error) {
+func (h *handlers) handleDeleteTopics(ctx context.Context, r *request, respond func(kmsg.Response)) error {
 	req := r.body.(*kmsg.DeleteTopicsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	asked := req.Topics
@@ -61,6 +63,8 @@ func (h *handlers) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Res
 			all = &adminError{kerr.InvalidRequest, "Topic name and topic ID can not both be specified."}
 		}
 	}
+	var waits []topicWait // the topics whose deletion was requested
+	var waiting []int     // their indexes in resp.Topics
 	for _, t := range asked {
 		rt := kmsg.NewDeleteTopicsResponseTopic()
 		rt.Topic, rt.TopicID = t.Topic, t.TopicID
@@ -72,20 +76,34 @@ func (h *handlers) handleDeleteTopics(ctx context.Context, r *request) (kmsg.Res
 				}
 			}
 			err = h.deleteTopic(ctx, rt.Topic)
-			if err == nil && req.TimeoutMillis <= 0 {
-				err = kerr.RequestTimedOut
-			}
 		}
 		if err != nil {
-			rt.ErrorCode = errorCode(h.log, err)
-			var ae *adminError
-			if errors.As(err, &ae) {
-				rt.ErrorMessage = kmsg.StringPtr(ae.msg)
-			}
+			failDeletedTopic(h, &rt, err)
+		} else {
+			waits = append(waits, topicWait{topic: *rt.Topic, deletion: true})
+			waiting = append(waiting, len(resp.Topics))
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	return resp, nil
+	h.awaitTopics(waits, time.Duration(req.TimeoutMillis)*time.Millisecond, func(done []bool) {
+		for i, ok := range done {
+			if !ok {
+				failDeletedTopic(h, &resp.Topics[waiting[i]], kerr.RequestTimedOut)
+			}
+		}
+		respond(resp)
+	})
+	return nil
+}
+
+// failDeletedTopic answers a topic of DeleteTopics with err: its code, and
+// its message if it is an adminError.
+func failDeletedTopic(h *handlers, rt *kmsg.DeleteTopicsResponseTopic, err error) {
+	rt.ErrorCode = errorCode(h.log, err)
+	var ae *adminError
+	if errors.As(err, &ae) {
+		rt.ErrorMessage = kmsg.StringPtr(ae.msg)
+	}
 }
 
 // deleteTopic asks the controller to delete a topic; name is nil for a

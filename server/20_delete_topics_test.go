@@ -12,10 +12,13 @@ import (
 
 var existingTopicID = [16]byte{0xee, 1}
 
+// deleteTopics sends DeleteTopics with a timeout of 30s; a request that
+// waits has the controller played for it (playController), which removes
+// the topics pending deletion from the cache.
 func deleteTopics(t *testing.T, h *handlers, v int16, topics ...kmsg.DeleteTopicsRequestTopic) *kmsg.DeleteTopicsResponse {
 	t.Helper()
 	req := kmsg.NewPtrDeleteTopicsRequest()
-	req.Version = v
+	req.Version, req.TimeoutMillis = v, 30000
 	if v >= 6 {
 		req.Topics = topics
 	} else {
@@ -23,7 +26,8 @@ func deleteTopics(t *testing.T, h *handlers, v int16, topics ...kmsg.DeleteTopic
 			req.TopicNames = append(req.TopicNames, *tt.Topic)
 		}
 	}
-	resp := callOnListener(t, h, "PLAINTEXT", req).(*kmsg.DeleteTopicsResponse)
+	r, _ := callAdmin(t, h, req, playController(t, h, h.topics.(*zkutil.Client)))
+	resp := r.(*kmsg.DeleteTopicsResponse)
 	if len(resp.Topics) != len(topics) {
 		t.Fatalf("%d topics answered, %d asked", len(resp.Topics), len(topics))
 	}
@@ -34,14 +38,22 @@ func byName(name string) kmsg.DeleteTopicsRequestTopic {
 	return kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr(name)}
 }
 
+// cacheExisting puts topic "existing" (one partition, id existingTopicID)
+// back in h's cache, as the controller would after creating it.
+func cacheExisting(t *testing.T, h *handlers) {
+	t.Helper()
+	updateMetadata(t, h, partitionState("existing", 0, 1, 1, 2))
+	h.metadata.update(&MetadataUpdate{ControllerID: 1, LiveBrokers: h.metadata.snapshotBrokersForTest(),
+		TopicIDs: map[string][16]byte{"existing": existingTopicID}})
+}
+
 func TestDeleteTopics(t *testing.T) {
 	h, zkc := adminTestHandlers(t)
 	ctx := context.Background()
 	if err := zkc.CreateTopic(ctx, "existing", zkutil.TopicAssignment{Partitions: map[int32][]int32{0: {1, 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	h.metadata.update(&MetadataUpdate{ControllerID: 1, LiveBrokers: h.metadata.snapshotBrokersForTest(),
-		TopicIDs: map[string][16]byte{"existing": existingTopicID}})
+	cacheExisting(t, h)
 
 	for v := int16(0); v <= 6; v++ {
 		resp := deleteTopics(t, h, v, byName("existing"), byName("unknown"))
@@ -51,6 +63,12 @@ func TestDeleteTopics(t *testing.T) {
 		if strPtr(resp.Topics[0].Topic) != "existing" {
 			t.Fatalf("v%d: answered for %s", v, strPtr(resp.Topics[0].Topic))
 		}
+		if h.metadata.Contains("existing") {
+			t.Fatalf("v%d: answered before the topic left the cache", v)
+		}
+		// The deletion stays pending (the played controller does not
+		// finish it in ZooKeeper): asking again is no error.
+		cacheExisting(t, h)
 	}
 	if pending, err := zkc.TopicDeletions(ctx); err != nil || !slices.Equal(pending, []string{"existing"}) {
 		t.Fatalf("deletions pending: %v %v", pending, err)
@@ -63,6 +81,7 @@ func TestDeleteTopics(t *testing.T) {
 	if got := resp.Topics[1]; got.ErrorCode != kerr.UnknownTopicID.Code {
 		t.Fatalf("unknown id: error %d", got.ErrorCode)
 	}
+	cacheExisting(t, h)
 	resp = deleteTopics(t, h, 6, byName("existing"), kmsg.DeleteTopicsRequestTopic{Topic: kmsg.StringPtr("existing"), TopicID: existingTopicID})
 	for _, got := range resp.Topics {
 		if got.ErrorCode != kerr.InvalidRequest.Code {
@@ -70,10 +89,19 @@ func TestDeleteTopics(t *testing.T) {
 		}
 	}
 
-	req := kmsg.NewPtrDeleteTopicsRequest()
-	req.Version, req.TimeoutMillis, req.TopicNames = 5, 0, []string{"existing"}
-	if got := callOnListener(t, h, "PLAINTEXT", req).(*kmsg.DeleteTopicsResponse).Topics[0]; got.ErrorCode != kerr.RequestTimedOut.Code {
-		t.Fatalf("timeout 0: error %d", got.ErrorCode)
+	// A timeout of 0 does not wait; a short one waits for a controller
+	// that does not act, then times out.
+	for _, timeout := range []int32{0, 100} {
+		req := kmsg.NewPtrDeleteTopicsRequest()
+		req.Version, req.TimeoutMillis, req.TopicNames = 5, timeout, []string{"existing", "unknown"}
+		r, parked := callAdmin(t, h, req, nil)
+		got := r.(*kmsg.DeleteTopicsResponse).Topics
+		if got[0].ErrorCode != kerr.RequestTimedOut.Code || got[1].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+			t.Fatalf("timeout %d: errors %d, %d", timeout, got[0].ErrorCode, got[1].ErrorCode)
+		}
+		if parked != (timeout > 0) {
+			t.Fatalf("timeout %d: waited %v", timeout, parked)
+		}
 	}
 
 	h.cfg.DeleteTopicEnable = false

@@ -35,6 +35,10 @@ type handlers struct {
 	// fetches is where consumer fetches wait for min_bytes
 	// (delayed_fetch.go); appends wake them through onAppend.
 	fetches *purgatory[logstore.TopicPartition]
+	// admin is where CreateTopics, CreatePartitions and DeleteTopics wait
+	// for the controller to act (admin_purgatory.go); UpdateMetadata wakes
+	// them through onTopicsUpdated.
+	admin *purgatory[string]
 
 	// cfg is the broker's configuration (num.partitions,
 	// delete.topic.enable, ...); set by New, immutable.
@@ -52,6 +56,8 @@ type handlers struct {
 // *zkutil.Client implements it.
 type topicStore interface {
 	CreateTopic(ctx context.Context, topic string, a zkutil.TopicAssignment) error
+	TopicAssignment(ctx context.Context, topic string) (zkutil.TopicAssignment, zkutil.Stat, error)
+	SetTopicAssignment(ctx context.Context, f zkutil.Fence, topic string, a zkutil.TopicAssignment, expected int32) (zkutil.Stat, error)
 	TopicExists(ctx context.Context, topic string) (bool, error)
 	Topics(ctx context.Context) ([]string, error)
 	TopicDeletions(ctx context.Context) ([]string, error)
@@ -63,7 +69,7 @@ type topicStore interface {
 // newHandlers returns the handlers of broker brokerID, with an empty
 // metadata cache.
 func newHandlers(brokerID int32, log *logrus.Entry) *handlers {
-	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log), fetches: newFetchPurgatory()}
+	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log), fetches: newFetchPurgatory(), admin: newAdminPurgatory()}
 }
 
 // requestFields are the log fields of a request (STYLE.md section 9).

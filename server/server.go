@@ -185,6 +185,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	start("log manager", b.logs.Run)
 	start("socket server", b.net.Run)
 	shutdown := func() error {
+		// Admin requests waiting for the controller answer now rather
+		// than hold the drain until their timeout.
+		b.handlers.admin.close()
 		stopServing()
 		wg.Wait()
 		// Requests have drained: answer any fetch still waiting with what

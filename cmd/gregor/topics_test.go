@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
+	"io"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/internal/zktest"
+	"github.com/gregor-broker/gregor/server"
+	"github.com/sirupsen/logrus"
 )
 
 // topicIDs matches the TopicId column, which kfake fills with random ids.
@@ -241,4 +249,92 @@ func TestTopicsUnreachable(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("took %v to give up", d)
 	}
+}
+
+// startGregor runs one Gregor broker on a ZooKeeper of its own and returns
+// its address; it stops when the test ends.
+func startGregor(t *testing.T) string {
+	t.Helper()
+	zk := zktest.StartEnsemble(t, 1)
+	cfg, _, err := conf.Parse(map[string]string{
+		"broker.id":         "1",
+		"listeners":         "PLAINTEXT://127.0.0.1:0",
+		"log.dirs":          filepath.Join(t.TempDir(), "logs"),
+		"zookeeper.connect": zk.Chroot(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	b, err := server.New(cfg, logrus.NewEntry(log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("broker stopped with %v", err)
+		}
+	})
+	select {
+	case <-b.Ready():
+	case err := <-done:
+		t.Fatalf("broker failed to start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker not ready within 30s")
+	}
+	return b.Addrs()[0].String()
+}
+
+// Against a Gregor broker: --create waits for the leaders, --alter gets
+// the broker's CreatePartitions answers, --delete its DeleteTopics
+// answers, printed as kafka-topics prints them.
+func TestTopicsAgainstGregor(t *testing.T) {
+	addr := startGregor(t)
+	run := func(args ...string) toolResult {
+		return runTool(t, "", withoutStdin(runTopics), append([]string{"--bootstrap-server", addr}, args...)...)
+	}
+	if got := run("--create", "--topic", "orders", "--partitions", "2", "--replication-factor", "1"); got.code != 0 || got.stdout != "Created topic orders.\n" {
+		t.Fatalf("create: %+v", got)
+	}
+	failures := []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"--alter", "--topic", "orders", "--partitions", "1"}, "Topic currently has 2 partitions, which is higher than the requested 1."},
+		{[]string{"--alter", "--topic", "orders", "--partitions", "2"}, "Topic already has 2 partitions."},
+		{[]string{"--alter", "--topic", "orders", "--partitions", "3", "--replica-assignment", "1,1,7"}, "Unknown broker(s) in replica assignment: 7."},
+		{[]string{"--alter", "--topic", "nope", "--partitions", "2"}, "Topic 'nope' does not exist as expected"},
+		{[]string{"--delete", "--topic", "nope"}, "Topic 'nope' does not exist as expected"},
+	}
+	for _, f := range failures {
+		got := run(f.args...)
+		if want := "Error while executing topic command : " + f.stderr + "\n"; got.code != 1 || got.stderr != want || got.stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want stderr %q", f.args, got.code, got.stdout, got.stderr, want)
+		}
+	}
+
+	t.Run("alter grows", func(t *testing.T) {
+		t.Skip("needs controller partition addition (wt-ctl)")
+		if got := run("--alter", "--topic", "orders", "--partitions", "4"); got.code != 0 || got.stdout != "" || got.stderr != "" {
+			t.Fatalf("alter: %+v", got)
+		}
+		got := run("--describe", "--topic", "orders")
+		if !strings.Contains(got.stdout, "\tPartitionCount: 4\t") || strings.Count(got.stdout, "\tLeader: 1\t") != 4 {
+			t.Fatalf("describe after alter:\n%s", got.stdout)
+		}
+	})
+	t.Run("delete", func(t *testing.T) {
+		t.Skip("needs controller topic deletion (wt-ctl)")
+		if got := run("--delete", "--topic", "orders"); got.code != 0 || got.stdout != "" || got.stderr != "" {
+			t.Fatalf("delete: %+v", got)
+		}
+		if got := run("--list"); got.stdout != "\n" {
+			t.Fatalf("list after delete: %q", got.stdout)
+		}
+	})
 }
