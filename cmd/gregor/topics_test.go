@@ -319,7 +319,6 @@ func TestTopicsAgainstGregor(t *testing.T) {
 	}
 
 	t.Run("alter grows", func(t *testing.T) {
-		t.Skip("needs controller partition addition (wt-ctl)")
 		if got := run("--alter", "--topic", "orders", "--partitions", "4"); got.code != 0 || got.stdout != "" || got.stderr != "" {
 			t.Fatalf("alter: %+v", got)
 		}
@@ -329,7 +328,6 @@ func TestTopicsAgainstGregor(t *testing.T) {
 		}
 	})
 	t.Run("delete", func(t *testing.T) {
-		t.Skip("needs controller topic deletion (wt-ctl)")
 		if got := run("--delete", "--topic", "orders"); got.code != 0 || got.stdout != "" || got.stderr != "" {
 			t.Fatalf("delete: %+v", got)
 		}
