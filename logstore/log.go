@@ -562,6 +562,22 @@ func (l *Log) SetHighWatermark(hw int64) {
 	l.highWatermark.Store(min(hw, l.logEndOffset.Load()))
 }
 
+// MaybeIncrementHighWatermark moves the high watermark up to hw (capped at
+// the log end offset) and reports whether it moved; it never moves it
+// back. A leader calls it from concurrent produce and fetch paths.
+func (l *Log) MaybeIncrementHighWatermark(hw int64) bool {
+	hw = min(hw, l.logEndOffset.Load())
+	for {
+		cur := l.highWatermark.Load()
+		if hw <= cur {
+			return false
+		}
+		if l.highWatermark.CompareAndSwap(cur, hw) {
+			return true
+		}
+	}
+}
+
 // Size is the total size of the log's segments in bytes.
 func (l *Log) Size() int64 {
 	l.mu.RLock()

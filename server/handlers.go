@@ -35,6 +35,9 @@ type handlers struct {
 	// fetches is where consumer fetches wait for min_bytes
 	// (delayed_fetch.go); appends wake them through onAppend.
 	fetches *purgatory[logstore.TopicPartition]
+	// produces is where acks=-1 produces wait for the high watermark
+	// (delayed_produce.go); onHighWatermark wakes them.
+	produces *purgatory[logstore.TopicPartition]
 
 	// cfg is the broker's configuration (num.partitions,
 	// delete.topic.enable, ...); set by New, immutable.
@@ -63,7 +66,8 @@ type topicStore interface {
 // newHandlers returns the handlers of broker brokerID, with an empty
 // metadata cache.
 func newHandlers(brokerID int32, log *logrus.Entry) *handlers {
-	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log), fetches: newFetchPurgatory()}
+	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log),
+		fetches: newFetchPurgatory(), produces: newProducePurgatory()}
 }
 
 // requestFields are the log fields of a request (STYLE.md section 9).
