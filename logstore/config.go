@@ -54,6 +54,10 @@ type LogConfig struct {
 	Compact bool
 	// Delete is cleanup.policy containing "delete": retention applies.
 	Delete bool
+	// MinInSyncReplicas is min.insync.replicas. logstore does not use it;
+	// it travels with the log's config, as in Kafka's LogConfig, so that a
+	// topic override reaches the partition with the rest.
+	MinInSyncReplicas int
 	// ProducerIDExpiration bounds how long an idle producer id's state is
 	// kept (Kafka 2.8 uses transactional.id.expiration.ms).
 	ProducerIDExpiration time.Duration

@@ -34,6 +34,10 @@ type Log struct {
 
 	config atomic.Pointer[LogConfig]
 
+	// epochs is the partition's leader epoch history (KIP-101), kept in
+	// step with the log under mu's write lock.
+	epochs *LeaderEpochCache
+
 	// logEndOffset mirrors the active segment's next offset for lock-free
 	// readers; it is written under mu.
 	logEndOffset  atomic.Int64
@@ -148,6 +152,10 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 	}
 
 	base := l.logEndOffset.Load()
+	if err := l.assignEpochLocked(opts.LeaderEpoch, base); err != nil {
+		l.mu.Unlock()
+		return AppendInfo{}, err
+	}
 	SetBaseOffset(batch, base)
 	SetPartitionLeaderEpoch(batch, opts.LeaderEpoch)
 	h.BaseOffset, h.PartitionLeaderEpoch = base, opts.LeaderEpoch
@@ -258,6 +266,12 @@ func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
 		l.mu.Unlock()
 		return AppendInfo{}, fmt.Errorf("logstore: follower append at offset %d is below the log end offset %d", first.BaseOffset, leo)
 	}
+	for _, h := range headers {
+		if err := l.assignEpochLocked(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+			l.mu.Unlock()
+			return AppendInfo{}, err
+		}
+	}
 	now := l.now()
 	if err := l.appendLocked(records[:valid], first.BaseOffset, res.LastOffset, res.MaxTimestamp, int64(res.RecordCount), now); err != nil {
 		l.mu.Unlock()
@@ -269,6 +283,47 @@ func (l *Log) AppendAsFollower(records []byte) (AppendInfo, error) {
 		}
 	}
 	return l.finishAppendLocked(res)
+}
+
+// assignEpochLocked records in the epoch history that epoch's first record
+// is at offset, when epoch is new (Kafka's maybeAssignEpochStartOffset,
+// called for every batch before it is written). Failing to persist the
+// history is a storage error.
+func (l *Log) assignEpochLocked(epoch int32, offset int64) error {
+	if _, err := l.epochs.Assign(epoch, offset); err != nil {
+		err = storageErr("write leader epoch checkpoint", err)
+		l.failLocked(err)
+		return err
+	}
+	return nil
+}
+
+// AssignEpochStartOffset records that the leader of epoch starts writing at
+// offset: a broker that becomes leader calls it with its log end offset
+// before any append, so that OffsetForLeaderEpoch answers for the new epoch
+// at once (Kafka's Partition.makeLeader).
+func (l *Log) AssignEpochStartOffset(epoch int32, offset int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkWritableLocked(); err != nil {
+		return err
+	}
+	return l.assignEpochLocked(epoch, offset)
+}
+
+// LatestEpoch is the newest leader epoch in the log's history.
+func (l *Log) LatestEpoch() (int32, bool) { return l.epochs.LatestEpoch() }
+
+// EpochEntries is a copy of the log's leader epoch history, oldest first.
+func (l *Log) EpochEntries() []EpochEntry { return l.epochs.Entries() }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch: the largest epoch at or
+// below epoch that the log knows and the offset where it ended (the log end
+// offset for the latest epoch), or (UndefinedEpoch, UndefinedEpochOffset).
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.EndOffsetFor(epoch, l.logEndOffset.Load())
 }
 
 func beUint32(b []byte) uint32 {
@@ -505,6 +560,22 @@ func (l *Log) HighWatermark() int64 { return l.highWatermark.Load() }
 // holding offsets at or above it.
 func (l *Log) SetHighWatermark(hw int64) {
 	l.highWatermark.Store(min(hw, l.logEndOffset.Load()))
+}
+
+// MaybeIncrementHighWatermark moves the high watermark up to hw (capped at
+// the log end offset) and reports whether it moved; it never moves it
+// back. A leader calls it from concurrent produce and fetch paths.
+func (l *Log) MaybeIncrementHighWatermark(hw int64) bool {
+	hw = min(hw, l.logEndOffset.Load())
+	for {
+		cur := l.highWatermark.Load()
+		if hw <= cur {
+			return false
+		}
+		if l.highWatermark.CompareAndSwap(cur, hw) {
+			return true
+		}
+	}
 }
 
 // Size is the total size of the log's segments in bytes.

@@ -126,6 +126,7 @@ func (l *Log) load(opts Options, now time.Time) error {
 			needsRecovery[i] = true
 		}
 	}
+	l.epochs = openLeaderEpochCache(l.fs, l.dir, l.log)
 	recovered, err := l.recoverSegments(needsRecovery)
 	if err != nil {
 		return err
@@ -167,6 +168,14 @@ func (l *Log) load(opts Options, now time.Time) error {
 			}
 		}
 		l.recoveryPoint = leo
+	}
+	// The history may name epochs whose records recovery removed, or that
+	// retention deleted before a crash.
+	if err := l.epochs.truncateFromEnd(leo); err != nil {
+		return storageErr("write leader epoch checkpoint", err)
+	}
+	if err := l.epochs.truncateFromStart(l.logStartOffset); err != nil {
+		return storageErr("write leader epoch checkpoint", err)
 	}
 	if err := l.rebuildProducerStateLocked(now); err != nil {
 		return err
@@ -231,7 +240,14 @@ func (l *Log) recoverSegments(need []bool) (bool, error) {
 		}
 		seg := l.segments[i]
 		recovered = true
-		truncated, err := seg.recover(nil)
+		truncated, err := seg.recover(func(h BatchHeader) {
+			// As Kafka's segment recovery: a batch of a newer epoch than the
+			// history knows starts that epoch (the checkpoint may lag the
+			// log after a crash).
+			if latest, ok := l.epochs.LatestEpoch(); h.PartitionLeaderEpoch >= 0 && (!ok || h.PartitionLeaderEpoch > latest) {
+				l.epochs.assignLocked(EpochEntry{Epoch: h.PartitionLeaderEpoch, StartOffset: h.BaseOffset})
+			}
+		})
 		if err != nil {
 			return recovered, err
 		}

@@ -47,6 +47,11 @@ func (l *Log) TruncateTo(offset int64) (bool, error) {
 	if l.highWatermark.Load() > leo {
 		l.highWatermark.Store(leo)
 	}
+	if err := l.epochs.truncateFromEnd(leo); err != nil {
+		err = storageErr("write leader epoch checkpoint", err)
+		l.failLocked(err)
+		return true, err
+	}
 	if err := l.rebuildProducerStateLocked(now); err != nil {
 		l.failLocked(err)
 		return true, err
@@ -81,6 +86,11 @@ func (l *Log) truncateFullyAndStartAtLocked(offset int64, now time.Time) error {
 	l.highWatermark.Store(offset)
 	l.logStartOffset = offset
 	l.recoveryPoint = offset
+	if err := l.epochs.clear(); err != nil {
+		err = storageErr("write leader epoch checkpoint", err)
+		l.failLocked(err)
+		return err
+	}
 	if err := l.producers.TruncateFullyAndStartAt(offset); err != nil {
 		l.failLocked(err)
 		return err
@@ -143,6 +153,11 @@ func (l *Log) MaybeIncrementLogStartOffset(offset int64) error {
 	}
 	l.logStartOffset = offset
 	l.producers.OnLogStartOffsetIncremented(offset)
+	if err := l.epochs.truncateFromStart(offset); err != nil {
+		err = storageErr("write leader epoch checkpoint", err)
+		l.failLocked(err)
+		return err
+	}
 	return nil
 }
 
@@ -233,6 +248,11 @@ func (l *Log) deleteSegmentsLocked(pred func(seg, next *Segment) bool, now time.
 	l.segments = append(l.segments[:0:0], l.segments[n:]...)
 	l.logStartOffset = max(l.logStartOffset, l.segments[0].baseOffset)
 	l.producers.OnLogStartOffsetIncremented(l.logStartOffset)
+	if err := l.epochs.truncateFromStart(l.logStartOffset); err != nil {
+		err = storageErr("write leader epoch checkpoint", err)
+		l.failLocked(err)
+		return n, err
+	}
 	if err := l.producers.DeleteSnapshotsBefore(l.segments[0].baseOffset); err != nil {
 		l.failLocked(err)
 		return n, err

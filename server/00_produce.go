@@ -32,11 +32,10 @@ package server
 // acks: 0 sends no response, unless a partition failed: then the
 // connection is closed, as Kafka does, so that the producer notices and
 // refreshes its metadata. 1 answers after the leader's append. -1 (all)
-// answers after the append too: every partition has replication factor 1
-// here and the high watermark moves on append.
-// TODO(issue 4): park acks=-1 in the delayed-produce purgatory until the
-// ISR has the records or TimeoutMillis passes, and refuse it with
-// NOT_ENOUGH_REPLICAS when the ISR is below min.insync.replicas. Any other
+// is refused with NOT_ENOUGH_REPLICAS, before anything is appended, on a
+// partition whose ISR is smaller than min.insync.replicas; otherwise the
+// request waits in the produce purgatory (delayed_produce.go) until the high
+// watermark passes every appended batch or timeout_ms passes. Any other
 // acks is INVALID_REQUIRED_ACKS on every partition, and nothing is written.
 //
 // Transactions are not supported yet. A request with a transactional id is
@@ -68,6 +67,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/sirupsen/logrus"
@@ -107,7 +107,7 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 	default:
 		internalAllowed := r.clientID() == adminClientID
 		for _, res := range results {
-			h.appendPartition(res, req.Version, internalAllowed)
+			h.appendPartition(res, req.Version, req.Acks, internalAllowed)
 		}
 	}
 
@@ -134,7 +134,14 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 		respond(nil)
 		return nil
 	}
-	respond(produceResponse(req, results))
+	answer := func() { respond(produceResponse(req, results)) }
+	if req.Acks == -1 && failed < len(results) && h.produces != nil {
+		op := newDelayedProduce(h, results, answer)
+		op.timeout = time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond
+		h.produces.tryCompleteElseWatch(op, op.keys())
+		return nil
+	}
+	answer()
 	return nil
 }
 
@@ -178,7 +185,7 @@ func hasTransactionalBatch(results []*produceResult) bool {
 
 // appendPartition appends one partition's batch as leader, or records why
 // not.
-func (h *handlers) appendPartition(res *produceResult, version int16, internalAllowed bool) {
+func (h *handlers) appendPartition(res *produceResult, version, acks int16, internalAllowed bool) {
 	tp := logstore.TopicPartition{Topic: res.topic, Partition: res.partition}
 	if isInternalTopic(tp.Topic) && !internalAllowed {
 		res.code = kerr.InvalidTopicException.Code
@@ -199,8 +206,7 @@ func (h *handlers) appendPartition(res *produceResult, version int16, internalAl
 		res.code, res.message = code, msg
 		return
 	}
-	// TODO(issue 4): pass acks, for min.insync.replicas.
-	info, err := p.AppendRecordsToLeader(res.records, logstore.AppendOriginClient)
+	info, hwMoved, err := p.AppendRecordsToLeader(res.records, logstore.AppendOriginClient, acks)
 	if err != nil {
 		res.code = errorCode(h.log, fmt.Errorf("server: produce to %s: %w", tp, err))
 		if isRecordValidationCode(res.code) {
@@ -210,7 +216,10 @@ func (h *handlers) appendPartition(res *produceResult, version int16, internalAl
 	}
 	res.info = info
 	if !info.Duplicate {
-		h.onAppend(tp) // wake fetches waiting for this partition
+		h.onAppend(tp) // wake follower fetches waiting for this partition
+	}
+	if hwMoved {
+		h.onHighWatermark(tp)
 	}
 }
 

@@ -22,7 +22,7 @@ func produceTestHandlers(t *testing.T) *handlers {
 		leaderAndISRState("orders", 0, 1, 1, 1),
 		leaderAndISRState("orders", 1, 1, 1, 1),
 		leaderAndISRState("orders", 2, 2, 1, 2),
-	})
+	}, nil)
 	for tp, c := range codes {
 		if c != 0 {
 			t.Fatalf("LeaderAndIsr %s: code %d", tp, c)

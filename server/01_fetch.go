@@ -13,11 +13,14 @@ package server
 // watermark and the log end offset reads nothing. A partition in error has
 // high watermark, last stable offset and log start offset -1 and no
 // records, as in Kafka.
-// TODO(issue 4): follower fetches (replica_id >= 0) are answered
-// NOT_LEADER_OR_FOLLOWER on every partition until replication exists; they
-// will read up to the log end offset and move the follower's state. Reads
-// from followers (KIP-392, v11+ consumers) and the diverging-epoch check of
-// last_fetched_epoch (v12, KIP-595) come with it.
+// A follower's fetch (replica_id >= 0) reads from the leader up to the log
+// end offset, not the high watermark, and records the follower's position
+// (Partition.updateFollowerFetchState), which may add it to the ISR and
+// move the high watermark; the response carries the high watermark after
+// that. A broker that is not a replica of the partition gets no records, as
+// in Kafka. Reads from followers (KIP-392, v11+ consumers) are not served,
+// and the diverging-epoch check of last_fetched_epoch (v12, KIP-595) is not
+// made: Gregor's followers truncate with OffsetForLeaderEpoch instead.
 //
 // Sizes: each partition reads at most partition_max_bytes, and the response
 // at most max_bytes (KIP-74) capped by fetch.max.bytes. As in Kafka since
@@ -88,8 +91,10 @@ type fetchRead struct {
 	// maxBytes is the response-wide limit: max_bytes capped by
 	// fetch.max.bytes.
 	maxBytes int32
-	// follower marks a fetch from a replica (replica_id >= 0).
-	follower bool
+	// follower marks a fetch from a replica (replica_id >= 0), replicaID
+	// names it.
+	follower  bool
+	replicaID int32
 	// partitions, one per partition asked, grouped by topic in order.
 	partitions []fetchPartition
 }
@@ -100,6 +105,8 @@ type fetchPartition struct {
 	fetchOffset        int64
 	currentLeaderEpoch int32
 	maxBytes           int32
+	// logStartOffset is a follower's log start offset (-1 from consumers).
+	logStartOffset int64
 }
 
 // fetchPartitionResult is what was read from one partition.
@@ -140,6 +147,7 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 		minBytes:  req.MinBytes,
 		maxBytes:  max(req.MaxBytes, 0),
 		follower:  req.ReplicaID >= 0,
+		replicaID: req.ReplicaID,
 	}
 	if h.cfg != nil && h.cfg.FetchMaxBytes > 0 && int64(f.maxBytes) > h.cfg.FetchMaxBytes {
 		f.maxBytes = int32(h.cfg.FetchMaxBytes)
@@ -160,6 +168,7 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 				fetchOffset:        rp.FetchOffset,
 				currentLeaderEpoch: rp.CurrentLeaderEpoch, // -1 below v9
 				maxBytes:           max(rp.PartitionMaxBytes, 0),
+				logStartOffset:     rp.LogStartOffset, // -1 below v5
 			}
 			if i, dup := index[fp.tp]; dup {
 				byTopic[rt.Topic][i] = fp
@@ -205,10 +214,6 @@ func fetchPartitionError(code int16) fetchPartitionResult {
 // fetchLeader returns the partition of fp if this broker leads it at the
 // client's leader epoch.
 func (h *handlers) fetchLeader(f *fetchRead, fp *fetchPartition) (*Partition, error) {
-	if f.follower {
-		// TODO(issue 4): serve follower fetches.
-		return nil, kerr.NotLeaderForPartition
-	}
 	p, err := h.replicas.getPartition(fp.tp)
 	if err != nil {
 		return nil, err
@@ -227,11 +232,28 @@ func (h *handlers) readFetchPartition(f *fetchRead, fp *fetchPartition, maxBytes
 		return fetchPartitionError(errorCode(h.log, err))
 	}
 	l := p.Log()
-	hw := l.HighWatermark()
+	hw, leaderEnd := l.HighWatermark(), l.LogEndOffset()
 	res := fetchPartitionResult{highWatermark: hw, lastStable: hw, logStart: l.LogStartOffset(), records: []byte{}}
-	region, err := l.Read(fp.fetchOffset, maxBytes, hw, minOneMessage)
+	readTo := hw
+	if f.follower {
+		readTo = leaderEnd
+	}
+	region, err := l.Read(fp.fetchOffset, maxBytes, readTo, minOneMessage)
 	if err != nil {
 		return fetchPartitionError(errorCode(h.log, fmt.Errorf("server: fetch %s at %d: %w", fp.tp, fp.fetchOffset, err)))
+	}
+	if f.follower {
+		known, hwMoved := p.updateFollowerFetchState(f.replicaID, fp.fetchOffset, fp.logStartOffset, leaderEnd)
+		if hwMoved {
+			h.onHighWatermark(fp.tp)
+		}
+		if !known {
+			// Not a replica of the partition: nothing to send (Kafka's
+			// withEmptyFetchInfo), and nothing recorded.
+			return res
+		}
+		res.highWatermark = l.HighWatermark()
+		res.lastStable = res.highWatermark
 	}
 	if !minOneMessage && region.Size > 0 && region.Size >= maxBytes {
 		// The region was cut by the size limit: send nothing rather than
@@ -283,7 +305,11 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error
 		return 0, err
 	}
 	l := p.Log()
-	region, err := l.Read(fp.fetchOffset, int64(fp.maxBytes), l.HighWatermark(), true)
+	readTo := l.HighWatermark()
+	if f.follower {
+		readTo = -1 // the log end offset
+	}
+	region, err := l.Read(fp.fetchOffset, int64(fp.maxBytes), readTo, true)
 	if err != nil {
 		return 0, err
 	}

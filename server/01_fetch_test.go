@@ -24,7 +24,7 @@ func fetchTestHandlers(t *testing.T) *handlers {
 		leaderAndISRState("orders", 0, 1, 5, 1),
 		leaderAndISRState("orders", 1, 1, 5, 1),
 		leaderAndISRState("orders", 2, 2, 5, 2),
-	})
+	}, nil)
 	for tp, c := range codes {
 		if c != 0 {
 			t.Fatalf("%s: code %d", tp, c)
@@ -49,7 +49,7 @@ func appendBatchTo(t *testing.T, h *handlers, tp logstore.TopicPartition, n int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient); err != nil {
+	if _, _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient, 1); err != nil {
 		t.Fatal(err)
 	}
 	h.onAppend(tp)
@@ -330,10 +330,12 @@ func TestFetchSessionsAndReplicas(t *testing.T) {
 		t.Fatalf("sessionless: %+v", fr)
 	}
 
-	follower := fetchReq(12, at(orders0, 0))
-	follower.ReplicaID = 2
-	if ps := fetchPartitions(callOnListener(t, h, "PLAINTEXT", follower)); ps[0].ErrorCode != kerr.NotLeaderForPartition.Code {
-		t.Fatalf("follower fetch: code %d", ps[0].ErrorCode)
+	// A broker that is no replica of the partition reads nothing (Kafka's
+	// withEmptyFetchInfo); replication_test.go covers real followers.
+	stranger := fetchReq(12, at(orders0, 0))
+	stranger.ReplicaID = 9
+	if ps := fetchPartitions(callOnListener(t, h, "PLAINTEXT", stranger)); ps[0].ErrorCode != 0 || len(ps[0].RecordBatches) != 0 {
+		t.Fatalf("fetch from a non-replica: code %d, %d bytes", ps[0].ErrorCode, len(ps[0].RecordBatches))
 	}
 }
 
@@ -437,7 +439,7 @@ func TestFetchLongPollCompletedByLeadershipChange(t *testing.T) {
 	req.MaxWaitMillis = 60_000
 	ch := callAsync(t, h, req)
 	assertWaiting(t, ch)
-	h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 2, 6, 2)})
+	h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 2, 6, 2)}, nil)
 	// TODO(issue 4): the replica manager wakes fetches on a leadership
 	// change; until it does, the next wake-up of the key finds the error.
 	h.onAppend(orders0)
@@ -497,7 +499,7 @@ func TestConsumeWithFranzGo(t *testing.T) {
 				if err != nil {
 					continue
 				}
-				if _, err := part.AppendRecordsToLeader(batch, logstore.AppendOriginClient); err != nil {
+				if _, _, err := part.AppendRecordsToLeader(batch, logstore.AppendOriginClient, 1); err != nil {
 					t.Fatal(err)
 				}
 				b.handlers.onAppend(tp)

@@ -27,7 +27,7 @@ func listOffsetsTestHandlers(t *testing.T) *handlers {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient); err != nil {
+		if _, _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient, 1); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,9 +4,11 @@ package server
 //
 // Sent by the controller to the replicas of partitions whose leader, ISR or
 // assignment changed; the broker becomes leader or follower of each
-// (replica_manager.go, partition.go). As leader with only itself in the ISR
-// the high watermark is the log end offset at once; followers do not fetch
-// yet (TODO(issue 4)).
+// (replica_manager.go, partition.go). A leader starts its epoch at its log
+// end offset and counts the followers' fetches towards the high watermark;
+// a follower truncates to where its log agrees with the leader's and
+// fetches from it (replica_fetcher.go), from the address of the request's
+// live leaders.
 //
 // Refused as a whole, with nothing applied and every partition answered
 // with the same code (Kafka's LeaderAndIsrRequest.getErrorResponse):
@@ -32,6 +34,8 @@ package server
 
 import (
 	"context"
+	"net"
+	"strconv"
 
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/sirupsen/logrus"
@@ -58,13 +62,35 @@ func (h *handlers) handleLeaderAndISR(_ context.Context, r *request) (kmsg.Respo
 	}
 	var codes map[logstore.TopicPartition]int16
 	err := h.controllerEpoch.apply(req.ControllerEpoch, func() {
-		codes = h.replicas.becomeLeaderOrFollower(req.ControllerID, states)
+		codes = h.replicas.becomeLeaderOrFollower(req.ControllerID, states, h.leaderAddrs(req))
 	})
 	if err != nil {
 		h.log.WithFields(fields).WithError(err).Warn("ignoring LeaderAndIsr from an old controller")
 		return leaderAndISRResponse(req, states, errorCode(h.log, err), nil), nil
 	}
 	return leaderAndISRResponse(req, states, 0, codes), nil
+}
+
+// leaderAddrs maps the live leaders of a LeaderAndIsr request to the
+// host:port followers fetch from: the request's live leaders (the
+// controller's inter-broker endpoints), and for a leader it omits, the
+// metadata cache's endpoint on the inter-broker listener.
+func (h *handlers) leaderAddrs(req *kmsg.LeaderAndISRRequest) map[int32]string {
+	addrs := map[int32]string{}
+	for _, ll := range req.LiveLeaders {
+		addrs[ll.BrokerID] = net.JoinHostPort(ll.Host, strconv.Itoa(int(ll.Port)))
+	}
+	for _, st := range leaderAndISRPartitionStates(req) {
+		if _, ok := addrs[st.Leader]; ok || st.Leader < 0 || h.cfg == nil {
+			continue
+		}
+		if l, ok := h.cfg.InterBrokerListener(); ok {
+			if ep, ok := h.metadata.AliveEndpoint(st.Leader, l.Name); ok {
+				addrs[st.Leader] = net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
+			}
+		}
+	}
+	return addrs
 }
 
 // leaderAndISRPartitionStates lists the partition states of a request of

@@ -39,6 +39,9 @@ type handlers struct {
 	// for the controller to act (admin_purgatory.go); UpdateMetadata wakes
 	// them through onTopicsUpdated.
 	admin *purgatory[string]
+	// produces is where acks=-1 produces wait for the high watermark
+	// (delayed_produce.go); onHighWatermark wakes them.
+	produces *purgatory[logstore.TopicPartition]
 
 	// cfg is the broker's configuration (num.partitions,
 	// delete.topic.enable, ...); set by New, immutable.
@@ -69,7 +72,8 @@ type topicStore interface {
 // newHandlers returns the handlers of broker brokerID, with an empty
 // metadata cache.
 func newHandlers(brokerID int32, log *logrus.Entry) *handlers {
-	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log), fetches: newFetchPurgatory(), admin: newAdminPurgatory()}
+	return &handlers{log: log, brokerID: brokerID, metadata: NewMetadataCache(brokerID, log),
+		fetches: newFetchPurgatory(), produces: newProducePurgatory(), admin: newAdminPurgatory()}
 }
 
 // requestFields are the log fields of a request (STYLE.md section 9).

@@ -28,6 +28,7 @@ func logConfigFor(tc conf.TopicConfig, broker *conf.Config) logstore.LogConfig {
 		FileDeleteDelay:        tc.FileDeleteDelay,
 		Compact:                tc.Compact(),
 		Delete:                 tc.Delete(),
+		MinInSyncReplicas:      tc.MinInsyncReplicas,
 		ProducerIDExpiration:   broker.TransactionalIDExpiration,
 	}
 }

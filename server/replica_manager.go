@@ -1,9 +1,12 @@
 package server
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/sirupsen/logrus"
@@ -38,6 +41,13 @@ type replicaManager struct {
 	logConfig func(topic string) logstore.LogConfig
 	log       *logrus.Entry // component=replica_manager
 	stateLog  *logrus.Entry // component=state_change
+
+	// repl is given to every Partition; fetchers run the follower side.
+	repl     replicationConfig
+	fetchers *replicaFetcherManager
+	// onHighWatermark wakes what waits on a partition (handlers'); called
+	// with no partition lock held. Nil in tests that need no wake-ups.
+	onHighWatermark func(logstore.TopicPartition)
 
 	stateChangeMu sync.Mutex // serialises becomeLeaderOrFollower and stopReplicas
 
@@ -106,10 +116,24 @@ func (rm *replicaManager) partitionCount() int {
 //
 // states must carry their topic (as v0-v1 requests do, and
 // leaderAndISRPartitionStates arranges for later versions).
-func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition) map[logstore.TopicPartition]int16 {
+func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition, leaderAddrs map[int32]string) map[logstore.TopicPartition]int16 {
 	rm.stateChangeMu.Lock()
 	defer rm.stateChangeMu.Unlock()
 	codes := make(map[logstore.TopicPartition]int16, len(states))
+	var leading, stopped []logstore.TopicPartition
+	follow := map[logstore.TopicPartition]fetchTarget{}
+	defer func() {
+		// Leaders stop fetching first, then followers (re)start (Kafka's
+		// makeLeaders before makeFollowers); then whatever waits on the
+		// partitions learns of the change.
+		if rm.fetchers != nil {
+			rm.fetchers.removePartitions(append(leading, stopped...))
+			rm.fetchers.addPartitions(follow)
+		}
+		rm.wake(leading...)
+		rm.wake(stopped...)
+		rm.wake(slices.Collect(maps.Keys(follow))...)
+	}()
 	for i := range states {
 		st := &states[i]
 		tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
@@ -150,16 +174,26 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 				codes[tp] = errorCode(rm.log, fmt.Errorf("server: create log of %s: %w", tp, err))
 				continue
 			}
-			p = newPartition(tp, rm.brokerID, l, rm.stateLog)
+			p = newPartition(tp, rm.brokerID, l, rm.stateLog, rm.repl)
 		}
 		if st.Leader == rm.brokerID {
-			p.makeLeader(st)
-			// TODO(issue 4): stop the fetcher this broker ran as follower.
+			if _, _, err := p.makeLeader(st); err != nil {
+				rm.stateLog.WithFields(fields).WithError(err).Error("cannot record the new leader epoch")
+				codes[tp] = errorCode(rm.log, fmt.Errorf("server: become leader of %s: %w", tp, err))
+				continue
+			}
+			leading = append(leading, tp)
 		} else {
-			p.makeFollower(st)
-			// TODO(issue 4): if the new leader is alive in the metadata
-			// cache, truncate (OffsetForLeaderEpoch) and add a fetcher
-			// from it; Kafka's makeFollowers.
+			changed := p.makeFollower(st)
+			addr, known := leaderAddrs[st.Leader]
+			switch {
+			case st.Leader < 0 || !known:
+				// No live leader to fetch from: wait for the next
+				// LeaderAndIsr (Kafka keeps the replica, unfetched).
+				stopped = append(stopped, tp)
+			case changed || newlyHosted:
+				follow[tp] = fetchTarget{leader: st.Leader, addr: addr, leaderEpoch: st.LeaderEpoch, partition: p}
+			}
 		}
 		if newlyHosted {
 			// Published only once its state is set, so that no reader
@@ -199,6 +233,12 @@ func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[lo
 	rm.stateChangeMu.Lock()
 	defer rm.stateChangeMu.Unlock()
 	codes := make(map[logstore.TopicPartition]int16, len(partitions))
+	defer func() {
+		// Delayed produces and fetches on a stopped partition answer now.
+		for tp := range codes {
+			rm.wake(tp)
+		}
+	}()
 	for _, sp := range partitions {
 		fields := logrus.Fields{
 			"topic":        sp.tp.Topic,
@@ -215,8 +255,9 @@ func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[lo
 				continue
 			}
 		}
-		// TODO(issue 4): stop the fetcher of the partition; complete the
-		// delayed produce and fetch requests waiting on it.
+		if rm.fetchers != nil {
+			rm.fetchers.removePartitions([]logstore.TopicPartition{sp.tp})
+		}
 		codes[sp.tp] = 0
 		if !sp.delete {
 			rm.stateLog.WithFields(fields).Info("stopped replica")
@@ -233,4 +274,47 @@ func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[lo
 		rm.stateLog.WithFields(fields).Info("stopped and deleted replica")
 	}
 	return codes
+}
+
+// wake tells what waits on tps that their state changed.
+func (rm *replicaManager) wake(tps ...logstore.TopicPartition) {
+	if rm.onHighWatermark == nil {
+		return
+	}
+	for _, tp := range tps {
+		rm.onHighWatermark(tp)
+	}
+}
+
+// leaderPartitions lists the hosted partitions this broker leads.
+func (rm *replicaManager) leaderPartitions() []*Partition {
+	rm.mu.RLock()
+	defer rm.mu.RUnlock()
+	var out []*Partition
+	for _, p := range rm.partitions {
+		if p.IsLeader() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// runISRExpiration checks every led partition's ISR for followers that fell
+// behind, every half replica.lag.time.max.ms until ctx ends (Kafka's
+// isr-expiration task).
+func (rm *replicaManager) runISRExpiration(ctx context.Context) {
+	t := time.NewTicker(max(rm.repl.lagTimeMax/2, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, p := range rm.leaderPartitions() {
+			if p.maybeShrinkISR() {
+				rm.wake(p.TopicPartition())
+			}
+		}
+	}
 }

@@ -66,7 +66,7 @@ func TestBecomeLeaderSetsHighWatermarkToLogEndOffset(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendRecords(t, l, 3)
-	codes := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 0, 1)})
+	codes := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 0, 1)}, nil)
 	if codes[tp] != 0 {
 		t.Fatalf("code %d", codes[tp])
 	}
@@ -79,7 +79,7 @@ func TestBecomeLeaderSetsHighWatermarkToLogEndOffset(t *testing.T) {
 	}
 	// Appends as the only ISR member move the high watermark along.
 	batch, _ := logstore.BuildBatch(logstore.NewBuildOptions(), []logstore.Record{{Value: []byte("x")}})
-	if _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient); err != nil {
+	if _, _, err := p.AppendRecordsToLeader(batch, logstore.AppendOriginClient, 1); err != nil {
 		t.Fatal(err)
 	}
 	if p.HighWatermark() != 4 {
@@ -109,10 +109,10 @@ func TestBecomeLeaderOrFollowerEpochs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h, _ := newTestReplicaHandlers(t)
-			if c := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 5, 1)}); c[tp] != 0 {
+			if c := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 5, 1)}, nil); c[tp] != 0 {
 				t.Fatalf("first: code %d", c[tp])
 			}
-			codes := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{tt.second})
+			codes := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{tt.second}, nil)
 			if codes[tp] != tt.wantCode {
 				t.Fatalf("code %d, want %d", codes[tp], tt.wantCode)
 			}
@@ -147,7 +147,7 @@ func TestGetPartitionUnknown(t *testing.T) {
 
 func TestCheckLeaderEpoch(t *testing.T) {
 	h, _ := newTestReplicaHandlers(t)
-	h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 5, 1)})
+	h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 5, 1)}, nil)
 	p, _ := h.replicas.getPartition(logstore.TopicPartition{Topic: "orders"})
 	for _, tt := range []struct {
 		epoch int32
@@ -194,7 +194,7 @@ func TestGetPartitionDuringBecomeLeader(t *testing.T) {
 		for i := int32(0); i < n; i++ {
 			states = append(states, leaderAndISRState("t", i, 1+epoch%2, epoch, 1))
 		}
-		for tp, c := range h.replicas.becomeLeaderOrFollower(0, states) {
+		for tp, c := range h.replicas.becomeLeaderOrFollower(0, states, nil) {
 			if c != 0 {
 				t.Errorf("%s: code %d", tp, c)
 			}

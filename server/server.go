@@ -42,9 +42,10 @@ type Broker struct {
 	cfg *conf.Config // immutable
 	log *logrus.Entry
 
-	logs     *logstore.Manager
-	handlers *handlers
-	net      *network.Server
+	logs       *logstore.Manager
+	handlers   *handlers
+	net        *network.Server
+	isrChanges *isrChangeSender
 
 	ready chan struct{} // closed once registered and serving
 
@@ -87,6 +88,7 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	topicDefaults := logConfigFor(cfg.TopicDefaults(), cfg)
 	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs,
 		func(string) logstore.LogConfig { return topicDefaults }, log)
+	b.setUpReplication()
 	b.handlers.cfg = cfg
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
@@ -184,6 +186,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	start("log manager", b.logs.Run)
 	start("socket server", b.net.Run)
+	start("replication", b.runReplication)
 	shutdown := func() error {
 		// Admin requests waiting for the controller answer now rather
 		// than hold the drain until their timeout.
@@ -193,6 +196,7 @@ func (b *Broker) Run(ctx context.Context) error {
 		// Requests have drained: answer any fetch still waiting with what
 		// it has, then flush and close the logs.
 		b.handlers.fetches.close()
+		b.stopReplication()
 		return b.logs.Shutdown()
 	}
 
