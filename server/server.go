@@ -25,7 +25,8 @@ import (
 //     with a clear message), read or create /cluster/id;
 //  2. load the log directories (recovering them after an unclean
 //     shutdown) and check meta.properties against broker.id and the
-//     cluster id;
+//     cluster id; start watching
+//     /config/changes for topic config changes (topicConfigs);
 //  3. start the socket server and wait until every listener is bound;
 //  4. register /brokers/ids/<id> with the advertised endpoints (failing
 //     when a live broker holds the id); its czxid is the broker epoch.
@@ -42,9 +43,10 @@ type Broker struct {
 	cfg *conf.Config // immutable
 	log *logrus.Entry
 
-	logs     *logstore.Manager
-	handlers *handlers
-	net      *network.Server
+	logs         *logstore.Manager
+	topicConfigs *topicConfigs
+	handlers     *handlers
+	net          *network.Server
 
 	ready chan struct{} // closed once registered and serving
 
@@ -65,10 +67,14 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	}
 	log = log.WithField("broker_id", cfg.BrokerID)
 	b := &Broker{cfg: cfg, log: log, ready: make(chan struct{})}
+	// Logs get the broker's topic defaults overlaid with the topic's
+	// overrides from /config/topics (topic_config.go).
+	b.topicConfigs = newTopicConfigs(cfg, nil, func(topic string) bool { return b.handlers.metadata.Contains(topic) }, log)
 	var err error
 	b.logs, err = logstore.NewManager(logstore.ManagerConfig{
 		Dirs:                              cfg.LogDirs,
 		DefaultLogConfig:                  logConfigFor(cfg.TopicDefaults(), cfg),
+		ConfigFor:                         b.topicConfigs.loadConfig,
 		RecoveryThreadsPerDir:             cfg.NumRecoveryThreadsPerDataDir,
 		RetentionCheckInterval:            cfg.LogRetentionCheckInterval,
 		FlushCheckInterval:                cfg.LogFlushSchedulerInterval,
@@ -81,12 +87,9 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.topicConfigs.logs = b.logs
 	b.handlers = newHandlers(cfg.BrokerID, log.WithField("component", "handlers"))
-	// TODO(issue 3): per-topic overrides from /config/topics; new logs get
-	// the broker defaults until then.
-	topicDefaults := logConfigFor(cfg.TopicDefaults(), cfg)
-	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs,
-		func(string) logstore.LogConfig { return topicDefaults }, log)
+	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs, b.topicConfigs.logConfig, log)
 	b.handlers.cfg = cfg
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
@@ -156,15 +159,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.zk, b.clusterID = zkc, clusterID
 	b.mu.Unlock()
-	b.handlers.metadata.setClusterID(clusterID)
-	b.handlers.metadata.setClusterID(clusterID)
-	b.handlers.topics = zkc
-	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
+	b.topicConfigs.zk.Store(zkc)
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {
 		return fmt.Errorf("server: load logs: %w", err)
 	}
+	b.handlers.metadata.setClusterID(clusterID)
+	b.handlers.topics = zkc
+	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
 	if err := b.logs.EnsureMetaProperties(b.cfg.BrokerID, clusterID); err != nil {
 		b.logs.Shutdown()
 		return fmt.Errorf("server: %w", err)
@@ -184,6 +187,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	start("log manager", b.logs.Run)
 	start("socket server", b.net.Run)
+	start("topic config listener", func(ctx context.Context) error {
+		b.topicConfigs.run(ctx)
+		return nil
+	})
 	shutdown := func() error {
 		stopServing()
 		wg.Wait()
