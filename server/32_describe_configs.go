@@ -137,14 +137,7 @@ func (h *handlers) describeTopicConfig(ctx context.Context, topic string) ([]con
 	if err != nil {
 		return nil, fmt.Errorf("describe configs of topic %s: %w", topic, err)
 	}
-	defaults := h.cfg.TopicDefaults()
-	overrides := make(map[string]string, len(stored))
-	for k, v := range stored {
-		if _, ok := defaults.DescribeKey(k); ok {
-			overrides[k] = v
-		}
-	}
-	tc, err := defaults.WithOverrides(overrides)
+	tc, err := topicConfigWithOverrides(h.cfg, stored)
 	if err != nil {
 		// Written by something that does not validate as CreateTopics
 		// does; Kafka's LogConfig throws too, and answers

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -24,8 +25,10 @@ import (
 //  1. connect to ZooKeeper (failing after zookeeper.connection.timeout.ms
 //     with a clear message), read or create /cluster/id;
 //  2. load the log directories (recovering them after an unclean
-//     shutdown) and check meta.properties against broker.id and the
-//     cluster id;
+//     shutdown), settle the broker id (resolveBrokerID: configured, stored
+//     in meta.properties, or generated from /brokers/seqid) and check
+//     meta.properties against it and the cluster id; start watching
+//     /config/changes for topic config changes (topicConfigs);
 //  3. start the socket server and wait until every listener is bound;
 //  4. register /brokers/ids/<id> with the advertised endpoints (failing
 //     when a live broker holds the id); its czxid is the broker epoch.
@@ -39,13 +42,17 @@ import (
 // A ZooKeeper session expiry is normal life: the broker registers again in
 // the new session.
 type Broker struct {
-	cfg *conf.Config // immutable
+	// cfg is the broker's own copy of its configuration, immutable except
+	// that Run fills in a generated broker.id before anything else reads
+	// it (as Kafka sets config.brokerId).
+	cfg *conf.Config
 	log *logrus.Entry
 
-	logs       *logstore.Manager
-	handlers   *handlers
-	net        *network.Server
-	isrChanges *isrChangeSender
+	logs         *logstore.Manager
+	topicConfigs *topicConfigs
+	handlers     *handlers
+	net          *network.Server
+	isrChanges   *isrChangeSender
 
 	ready chan struct{} // closed once registered and serving
 
@@ -60,16 +67,20 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("server: invalid configuration:\n%w", err)
 	}
-	if cfg.BrokerID < 0 {
-		// TODO(issue 3): broker id generation from /brokers/seqid.
-		return nil, fmt.Errorf("server: broker.id=%d: set a broker id; generated ids are not supported yet", cfg.BrokerID)
+	own := *cfg
+	cfg = &own
+	if cfg.BrokerID >= 0 { // a generated id is added once known (setBrokerID)
+		log = log.WithField("broker_id", cfg.BrokerID)
 	}
-	log = log.WithField("broker_id", cfg.BrokerID)
 	b := &Broker{cfg: cfg, log: log, ready: make(chan struct{})}
+	// Logs get the broker's topic defaults overlaid with the topic's
+	// overrides from /config/topics (topic_config.go).
+	b.topicConfigs = newTopicConfigs(cfg, nil, func(topic string) bool { return b.handlers.metadata.Contains(topic) }, log)
 	var err error
 	b.logs, err = logstore.NewManager(logstore.ManagerConfig{
 		Dirs:                              cfg.LogDirs,
 		DefaultLogConfig:                  logConfigFor(cfg.TopicDefaults(), cfg),
+		ConfigFor:                         b.topicConfigs.loadConfig,
 		RecoveryThreadsPerDir:             cfg.NumRecoveryThreadsPerDataDir,
 		RetentionCheckInterval:            cfg.LogRetentionCheckInterval,
 		FlushCheckInterval:                cfg.LogFlushSchedulerInterval,
@@ -82,12 +93,9 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	b.topicConfigs.logs = b.logs
 	b.handlers = newHandlers(cfg.BrokerID, log.WithField("component", "handlers"))
-	// TODO(issue 3): per-topic overrides from /config/topics; new logs get
-	// the broker defaults until then.
-	topicDefaults := logConfigFor(cfg.TopicDefaults(), cfg)
-	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs,
-		func(string) logstore.LogConfig { return topicDefaults }, log)
+	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs, b.topicConfigs.logConfig, log)
 	b.setUpReplication()
 	b.handlers.cfg = cfg
 	netCfg := network.DefaultConfig()
@@ -158,15 +166,23 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.mu.Lock()
 	b.zk, b.clusterID = zkc, clusterID
 	b.mu.Unlock()
-	b.handlers.metadata.setClusterID(clusterID)
-	b.handlers.metadata.setClusterID(clusterID)
-	b.handlers.topics = zkc
-	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
+	b.topicConfigs.zk.Store(zkc)
 	b.log.WithField("cluster_id", clusterID).Info("connected to ZooKeeper")
 
 	if err := b.logs.Load(ctx); err != nil {
 		return fmt.Errorf("server: load logs: %w", err)
 	}
+	id, err := b.resolveBrokerID(ctx, zkc)
+	if err != nil {
+		b.logs.Shutdown()
+		return err
+	}
+	if id != b.cfg.BrokerID {
+		b.setBrokerID(id)
+	}
+	b.handlers.metadata.setClusterID(clusterID)
+	b.handlers.topics = zkc
+	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
 	if err := b.logs.EnsureMetaProperties(b.cfg.BrokerID, clusterID); err != nil {
 		b.logs.Shutdown()
 		return fmt.Errorf("server: %w", err)
@@ -187,6 +203,10 @@ func (b *Broker) Run(ctx context.Context) error {
 	start("log manager", b.logs.Run)
 	start("socket server", b.net.Run)
 	start("replication", b.runReplication)
+	start("topic config listener", func(ctx context.Context) error {
+		b.topicConfigs.run(ctx)
+		return nil
+	})
 	shutdown := func() error {
 		// Admin requests waiting for the controller answer now rather
 		// than hold the drain until their timeout.
@@ -260,6 +280,76 @@ func (b *Broker) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// resolveBrokerID settles the broker's id as Kafka's
+// KafkaServer.getOrGenerateBrokerId does. The meta.properties of the online
+// log directories must agree on one broker.id, if they name any; a
+// configured broker.id must match it; without a configured id
+// (broker.id=-1, broker.id.generation.enable=true) the stored one is used,
+// and without a stored one a new id is generated: reserved.broker.max.id
+// plus the next sequence number of /brokers/seqid (1001, 1002, ... with the
+// default maximum). EnsureMetaProperties then writes it to every directory,
+// so that the broker keeps its id across restarts.
+func (b *Broker) resolveBrokerID(ctx context.Context, zkc *zkutil.Client) (int32, error) {
+	configured := b.cfg.BrokerID
+	offline := b.logs.OfflineDirs()
+	stored, storedIn := int32(-1), ""
+	for _, dir := range b.cfg.LogDirs {
+		if _, off := offline[dir]; off {
+			continue
+		}
+		mp, exists, err := logstore.ReadMetaProperties(logstore.OSFS{}, dir)
+		if err != nil {
+			return 0, fmt.Errorf("server: %w", err)
+		}
+		if !exists {
+			continue
+		}
+		if stored >= 0 && mp.BrokerID != stored {
+			return 0, fmt.Errorf("server: log.dirs disagree on the broker id: broker.id=%d in %s but broker.id=%d in %s; "+
+				"several brokers may share a log directory, or data was partly moved from another broker",
+				stored, storedIn, mp.BrokerID, dir)
+		}
+		stored, storedIn = mp.BrokerID, dir
+	}
+	switch {
+	case configured >= 0 && stored >= 0 && configured != stored:
+		return 0, fmt.Errorf("server: configured broker.id=%d does not match broker.id=%d stored in %s: "+
+			"if the data was moved here, set broker.id to match; to start a new broker, empty log.dirs",
+			configured, stored, filepath.Join(storedIn, logstore.MetaPropertiesFile))
+	case configured >= 0:
+		return configured, nil
+	case stored >= 0:
+		return stored, nil
+	case !b.cfg.BrokerIDGenerationEnable:
+		// conf.Validate refuses this; kept for a Config built in code.
+		return 0, fmt.Errorf("server: broker.id=%d: set broker.id or broker.id.generation.enable=true", configured)
+	}
+	seq, err := zkc.NextBrokerSequenceID(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("server: generate a broker id from /brokers/seqid: %w", err)
+	}
+	id := b.cfg.ReservedBrokerMaxID + seq
+	b.log.WithFields(logrus.Fields{"broker_id": id, "sequence": seq}).Info("generated broker id")
+	return id, nil
+}
+
+// setBrokerID adopts a broker id settled at start-up (resolveBrokerID)
+// and builds again the parts New built with the configured one. It runs
+// before anything serves, so nothing reads these fields concurrently.
+func (b *Broker) setBrokerID(id int32) {
+	b.cfg.BrokerID = id
+	b.log = b.log.WithField("broker_id", id)
+	b.handlers.log = b.handlers.log.WithField("broker_id", id)
+	b.handlers.brokerID = id
+	b.handlers.metadata = NewMetadataCache(id, b.handlers.log)
+	b.handlers.replicas = newReplicaManager(id, b.logs, b.topicConfigs.logConfig, b.log)
+	b.setUpReplication()
+}
+
+// BrokerID is the broker's id (valid once Ready is closed): the configured
+// one, or the one read from meta.properties or generated.
+func (b *Broker) BrokerID() int32 { return b.cfg.BrokerID }
 
 // advertised returns the endpoints to register: advertised.listeners with a
 // port of 0 replaced by the port actually bound, and an empty host by the

@@ -247,7 +247,9 @@ func (c *Client) WatchConfigChanges(ctx context.Context) ([]string, <-chan Watch
 }
 
 // ConfigChangeNotification reads one notification, by znode name, with its
-// stat (Ctime says how old it is, for purging).
+// stat (Ctime says how old it is, for purging). A notification that cannot
+// be decoded is an error matching ErrMalformed, returned with the stat, so
+// that the caller can skip it and still purge it once old.
 func (c *Client) ConfigChangeNotification(ctx context.Context, node string) (ConfigChange, Stat, error) {
 	if err := checkName("config change notification", node); err != nil {
 		return ConfigChange{}, Stat{}, err
@@ -259,7 +261,7 @@ func (c *Client) ConfigChangeNotification(ctx context.Context, node string) (Con
 	}
 	cc, err := decodeConfigChange(data)
 	if err != nil {
-		return ConfigChange{}, Stat{}, fmt.Errorf("zkutil: %s: %w", p, err)
+		return ConfigChange{}, st, fmt.Errorf("zkutil: %s: %w", p, err)
 	}
 	return cc, st, nil
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/go-zookeeper/zk"
 )
 
 func TestEntityConfigAndNotifications(t *testing.T) {
@@ -61,7 +63,17 @@ func TestEntityConfigAndNotifications(t *testing.T) {
 	if names, err := broker.ConfigEntities(ctx, ConfigTopics); err != nil || !reflect.DeepEqual(names, []string{"orders"}) {
 		t.Errorf("ConfigEntities(topics) = %v, %v", names, err)
 	}
-	for _, n := range []string{node, node, node2} { // deleting twice is harmless
+	// A notification Kafka would not write is reported with its stat, so
+	// that a broker can skip it and still purge it once old.
+	bad, err := admin.createWithParents(ctx, configChangesPath+"/"+ConfigChangePrefix, []byte(`{"version":2}`), zk.FlagPersistent|zk.FlagSequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad = bad[strings.LastIndexByte(bad, '/')+1:]
+	if _, st, err := broker.ConfigChangeNotification(ctx, bad); !errors.Is(err, ErrMalformed) || st.Ctime == 0 {
+		t.Errorf("malformed notification: stat %+v, %v; want ErrMalformed with the stat", st, err)
+	}
+	for _, n := range []string{node, node, node2, bad} { // deleting twice is harmless
 		if err := broker.DeleteConfigChangeNotification(ctx, n); err != nil {
 			t.Fatal(err)
 		}

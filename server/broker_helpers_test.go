@@ -1,0 +1,49 @@
+package server
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gregor-broker/gregor/conf"
+)
+
+// startStoppable runs a broker until the returned stop is called (or the
+// test ends) and fails the test if it does not start or stops with an
+// error.
+func startStoppable(t *testing.T, cfg *conf.Config) (*Broker, func()) {
+	t.Helper()
+	b, err := New(cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("broker stopped with %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("broker did not stop within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	select {
+	case <-b.Ready():
+	case err := <-done:
+		stopped = true
+		t.Fatalf("broker failed to start: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("broker not ready within 30s")
+	}
+	return b, stop
+}
