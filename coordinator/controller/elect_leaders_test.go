@@ -161,8 +161,8 @@ func TestElectLeaders(t *testing.T) {
 		0: {replicas: []int32{1, 2, 3}, leader: 2, isr: []int32{1, 2, 3}},
 		1: {replicas: []int32{2, 3, 1}, leader: 2, isr: []int32{2, 3, 1}},
 		2: {replicas: []int32{3, 1, 2}, leader: 1, isr: []int32{1, 2}},
-		3: {replicas: []int32{4, 2}, leader: 4, isr: []int32{4}}, // offline: ISR all dead
-		4: {replicas: []int32{4, 5}, leader: 4, isr: []int32{4}}, // offline: every replica dead
+		3: {replicas: []int32{4, 2}, leader: 4, isr: []int32{4}},    // offline: ISR all dead
+		4: {replicas: []int32{4, 5}, leader: 4, isr: []int32{4}},    // offline: every replica dead
 		5: {replicas: []int32{1, 2}, leader: 2, isr: []int32{2, 1}}, // changed under the controller below
 	})
 	release := holdController(t, admin, 1, 2)
