@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/coordinator/controller"
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/sirupsen/logrus"
@@ -53,6 +54,9 @@ type handlers struct {
 	// producerIDs hands out producer ids (InitProducerId); set by Run once
 	// connected to ZooKeeper and before the socket server starts.
 	producerIDs *producerIDManager
+	// elector is this broker's controller candidate, which ElectLeaders
+	// asks (43_elect_leaders.go); set by Run once the candidate exists.
+	elector atomic.Pointer[controller.Controller]
 }
 
 // topicStore is what the admin APIs read and write in ZooKeeper;

@@ -240,6 +240,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	if err != nil {
 		return errors.Join(err, shutdown())
 	}
+	b.handlers.elector.Store(ctrl)
 	ctrlCtx, stopController := context.WithCancel(context.Background())
 	ctrlDone := make(chan struct{})
 	go func() {
@@ -416,7 +417,9 @@ func (b *Broker) newController(zkc *zkutil.Client) (*controller.Controller, *con
 		InterBrokerListener:   listener.Name,
 		UncleanLeaderElection: b.cfg.UncleanLeaderElectionEnable,
 		DeleteTopicEnable:     b.cfg.DeleteTopicEnable,
-		Logger:                b.log,
+		AutoLeaderRebalance: controller.RebalanceConfig{Enable: b.cfg.AutoLeaderRebalanceEnable,
+			PerBrokerPercentage: b.cfg.LeaderImbalancePerBrokerPercentage, CheckInterval: b.cfg.LeaderImbalanceCheckInterval},
+		Logger: b.log,
 	})
 	if err != nil {
 		sender.Close()

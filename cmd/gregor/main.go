@@ -17,6 +17,7 @@ commands:
   topics            create, list, describe, alter and delete topics (kafka-topics)
   console-producer  send the lines of stdin as records (kafka-console-producer)
   console-consumer  print the records of a topic (kafka-console-consumer)
+  leader-election   elect preferred or unclean partition leaders (kafka-leader-election)
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -48,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConsoleProducer(args[1:], os.Stdin, stdout, stderr)
 	case "console-consumer":
 		return runConsoleConsumer(args[1:], stdout, stderr)
+	case "leader-election":
+		return runLeaderElection(args[1:], stdout, stderr)
 	case "server":
 		return runServer(args[1:], stderr)
 	}

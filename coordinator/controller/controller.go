@@ -36,6 +36,7 @@ type zkStore interface {
 	DeleteTopicDeletion(ctx context.Context, f zkutil.Fence, topic string) error
 	DeleteTopic(ctx context.Context, f zkutil.Fence, topic string) error
 	DeleteEntityConfig(ctx context.Context, f zkutil.Fence, typ zkutil.ConfigEntityType, name string) error
+	electionStore // elect_leaders.go
 }
 
 // Sender delivers a control request to one broker and returns its response.
@@ -64,7 +65,9 @@ type Config struct {
 	// When false, the controller removes every topic deletion request
 	// it finds and deletes nothing, as Kafka 2.8 does.
 	DeleteTopicEnable bool
-	Logger            *logrus.Entry
+	// AutoLeaderRebalance: auto.leader.rebalance.enable and its settings (rebalance.go).
+	AutoLeaderRebalance RebalanceConfig
+	Logger              *logrus.Entry
 }
 
 // Controller takes part in the election through /controller and, while it
@@ -81,6 +84,8 @@ type Controller struct {
 	activeID     int32      // the controller the cluster has, -1 when none known
 	epoch        int32      // this broker's controller epoch while it leads
 	isController bool
+
+	elections electionHub // the term's channel for ElectLeaders (elect_leaders.go)
 }
 
 // New builds a controller; it starts nothing.
@@ -230,6 +235,7 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 	if t.resignOn(err) {
 		return
 	}
+	electionWork := t.startElections() // preferred, ElectLeaders and rebalance elections
 	for {
 		select {
 		case <-ctx.Done():
@@ -260,6 +266,10 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		case <-deleteWatch:
 			deleteWatch, err = t.onDeletionRequest(ctx)
 			if t.resignOn(err) {
+				return
+			}
+		case run := <-electionWork:
+			if t.resignOn(run(ctx)) {
 				return
 			}
 		case <-t.kick:
