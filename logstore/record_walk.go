@@ -48,7 +48,10 @@ type walkResult struct {
 func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 	res := walkResult{maxTimestamp: NoTimestamp, offsetDeltaOfMaxTimestamp: -1}
 	for i := int32(0); i < count; i++ {
-		length, n := readVarint(b)
+		length, n := readShortVarint(b)
+		if n == 0 {
+			length, n = readVarintSlow(b)
+		}
 		if n <= 0 || length < 0 || int(length) > len(b)-n {
 			return res, false
 		}
@@ -74,13 +77,19 @@ func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 			p += n
 		}
 		// offset delta
-		offDelta, n := readVarint(body[p:])
+		offDelta, n := readShortVarint(body[p:])
+		if n == 0 {
+			offDelta, n = readVarintSlow(body[p:])
+		}
 		if n <= 0 || offDelta != i {
 			return res, false
 		}
 		p += n
 		// key
-		kl, n := readVarint(body[p:])
+		kl, n := readShortVarint(body[p:])
+		if n == 0 {
+			kl, n = readVarintSlow(body[p:])
+		}
 		if n <= 0 {
 			return res, false
 		}
@@ -94,13 +103,19 @@ func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 			return res, false
 		}
 		// value
-		vl, n := readVarint(body[p:])
+		vl, n := readShortVarint(body[p:])
+		if n == 0 {
+			vl, n = readVarintSlow(body[p:])
+		}
 		if n <= 0 || (vl >= 0 && int(vl) > len(body)-p-n) {
 			return res, false
 		}
 		p += n + int(max(vl, 0))
 		// headers
-		hc, n := readVarint(body[p:])
+		hc, n := readShortVarint(body[p:])
+		if n == 0 {
+			hc, n = readVarintSlow(body[p:])
+		}
 		if n <= 0 {
 			return res, false
 		}
@@ -109,7 +124,10 @@ func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 			return res, false
 		}
 		for range hc {
-			kl, n := readVarint(body[p:])
+			kl, n := readShortVarint(body[p:])
+			if n == 0 {
+				kl, n = readVarintSlow(body[p:])
+			}
 			if n <= 0 {
 				return res, false
 			}
@@ -118,7 +136,10 @@ func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 				return res, false
 			}
 			p += int(kl)
-			vl, n := readVarint(body[p:])
+			vl, n := readShortVarint(body[p:])
+			if n == 0 {
+				vl, n = readVarintSlow(body[p:])
+			}
 			if n <= 0 || (vl >= 0 && int(vl) > len(body)-p-n) {
 				return res, false
 			}
@@ -143,17 +164,25 @@ func walkRecords(b []byte, count int32, c *recordChecks) (walkResult, bool) {
 // b. n is the number of bytes read, or <= 0 if b is too short or the value
 // overflows 32 bits (including a sixth byte).
 func readVarint(b []byte) (int32, int) {
-	// Fast paths: most lengths and deltas fit in one or two bytes (a
-	// 1 KiB value's length takes two).
-	if len(b) > 0 && b[0] < 0x80 {
-		u := uint32(b[0])
-		return int32(u>>1) ^ -int32(u&1), 1
-	}
-	if len(b) > 1 && b[1] < 0x80 {
-		u := uint32(b[0]&0x7f) | uint32(b[1])<<7
-		return int32(u>>1) ^ -int32(u&1), 2
+	if v, n := readShortVarint(b); n > 0 {
+		return v, n
 	}
 	return readVarintSlow(b)
+}
+
+// readShortVarint is readVarint for the varints of one or two bytes that
+// make up almost every length and delta (a 1 KiB value's length takes
+// two); n is 0 for any other. It is small enough to be inlined, which
+// readVarint is not: the walk calls it directly and readVarintSlow only when
+// n is 0.
+func readShortVarint(b []byte) (v int32, n int) {
+	var u uint32
+	if len(b) > 0 && b[0] < 0x80 {
+		u, n = uint32(b[0]), 1
+	} else if len(b) > 1 && b[1] < 0x80 {
+		u, n = uint32(b[0]&0x7f)|uint32(b[1])<<7, 2
+	}
+	return int32(u>>1) ^ -int32(u&1), n
 }
 
 func readVarintSlow(b []byte) (int32, int) {

@@ -27,3 +27,21 @@ func BenchmarkValidateProducerBatch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWalkRecords is the record walk alone on the append figures'
+// batches.
+func BenchmarkWalkRecords(b *testing.B) {
+	for _, s := range appendBatchSizes {
+		batch := producerBatch(b, s.bytes)
+		h, _ := ParseBatchHeader(batch)
+		b.Run(s.name, func(b *testing.B) {
+			b.SetBytes(int64(len(batch)))
+			c := recordChecks{baseTimestamp: h.BaseTimestamp}
+			for b.Loop() {
+				if _, ok := walkRecords(batch[BatchHeaderSize:], h.RecordCount, &c); !ok {
+					b.Fatal("walk rejected the batch")
+				}
+			}
+		})
+	}
+}
