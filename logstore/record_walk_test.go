@@ -143,6 +143,17 @@ func TestReadVarint(t *testing.T) {
 		if v != wv || n != wn {
 			t.Fatalf("readVarint(%x) = %d, %d; want %d, %d", b, v, n, wv, wn)
 		}
+		sv, sn := readShortVarint(b)
+		if sn != 0 && (sn > 2 || sv != wv || sn != wn) {
+			t.Fatalf("readShortVarint(%x) = %d, %d; want %d, %d", b, sv, sn, wv, wn)
+		}
+		if sn == 0 && wn > 0 && wn <= 2 {
+			t.Fatalf("readShortVarint(%x) missed a short varint", b)
+		}
+		// The same bytes behind a prefix, read at their index.
+		if av, an := readShortVarintAt(append([]byte{0x80, 0x80}, b...), 2); av != sv || an != sn {
+			t.Fatalf("readShortVarintAt(%x) = %d, %d; want %d, %d", b, av, an, sv, sn)
+		}
 	}
 	for x := range 1 << 16 {
 		b := []byte{byte(x), byte(x >> 8)}
