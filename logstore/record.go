@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 )
 
@@ -333,22 +332,6 @@ func readBytes(body []byte, p int, what string) ([]byte, int, error) {
 		return nil, p, fmt.Errorf("%s length %d exceeds the %d bytes left", what, l, len(body)-p)
 	}
 	return body[p : p+int(l) : p+int(l)], p + int(l), nil
-}
-
-// readVarint decodes a zigzag varint of at most 32 bits from the start of
-// b. n is the number of bytes read, or <= 0 if b is too short or the value
-// overflows 32 bits (including a sixth byte).
-func readVarint(b []byte) (int32, int) {
-	// Fast path: most lengths and deltas fit in one byte.
-	if len(b) > 0 && b[0] < 0x80 {
-		u := uint32(b[0])
-		return int32(u>>1) ^ -int32(u&1), 1
-	}
-	u, n := binary.Uvarint(b)
-	if n <= 0 || n > 5 || u > math.MaxUint32 {
-		return 0, -1
-	}
-	return int32(uint32(u)>>1) ^ -int32(u&1), n
 }
 
 // appendVarint appends v as a zigzag varint.

@@ -202,39 +202,59 @@ func ValidateBatch(batch []byte, opts ValidateOptions) (BatchInfo, error) {
 		return info, err
 	}
 
-	checkDiff := opts.TimestampType == CreateTime && opts.MaxTimestampDifference > 0
-	now := opts.Now.UnixMilli()
-	maxDiff := opts.MaxTimestampDifference.Milliseconds()
+	checks := recordChecks{
+		requireKeys:   opts.RequireKeys,
+		checkDiff:     opts.TimestampType == CreateTime && opts.MaxTimestampDifference > 0,
+		now:           opts.Now.UnixMilli(),
+		maxDiff:       opts.MaxTimestampDifference.Milliseconds(),
+		baseTimestamp: h.BaseTimestamp,
+	}
+	// The fast walk accepts or rejects; only a rejected batch is decoded,
+	// to name its first bad record (see record_walk.go).
+	res, ok := walkRecords(records, h.RecordCount, &checks)
+	if !ok {
+		if err := validateDecodedRecords(&h, records, &checks); err != nil {
+			return info, err
+		}
+		// walkRecords and the decoder disagree: a bug, which
+		// FuzzWalkRecords exists to find. Reject rather than append
+		// records the walk could not account for.
+		return info, Corruptf("batch at offset %d: records rejected by the walk but not by the decoder", h.BaseOffset)
+	}
+	info.MaxTimestamp, info.OffsetDeltaOfMaxTimestamp = res.maxTimestamp, res.offsetDeltaOfMaxTimestamp
+	info.RecordCount = h.RecordCount
+	return info, nil
+}
+
+// validateDecodedRecords checks the records of a batch by decoding each
+// one, with the rules of walkRecords, and returns the first error, which
+// names the record. ValidateBatch runs it only on records the walk
+// rejected, for the error.
+func validateDecodedRecords(h *BatchHeader, records []byte, c *recordChecks) error {
 	rr := recordReader{base: h.BaseOffset, count: h.RecordCount, b: records, left: h.RecordCount}
 	var rec Record
 	for i := int32(0); ; i++ {
 		ok, err := rr.next(&rec, false)
 		if err != nil {
-			return info, err
+			return err
 		}
 		if !ok {
-			break
+			return nil
 		}
 		if rec.OffsetDelta != i {
-			return info, fmt.Errorf("logstore: record %d has offset delta %d, want %d: offset deltas must run 0..%d: %w",
+			return fmt.Errorf("logstore: record %d has offset delta %d, want %d: offset deltas must run 0..%d: %w",
 				i, rec.OffsetDelta, i, h.LastOffsetDelta, ErrInvalidRecord)
 		}
-		if opts.RequireKeys && rec.Key == nil {
-			return info, fmt.Errorf("logstore: record %d (offset delta %d) has a null key, which a compacted topic does not accept: %w",
+		if c.requireKeys && rec.Key == nil {
+			return fmt.Errorf("logstore: record %d (offset delta %d) has a null key, which a compacted topic does not accept: %w",
 				i, rec.OffsetDelta, ErrInvalidRecord)
 		}
-		ts := h.BaseTimestamp + rec.TimestampDelta
-		if checkDiff && ts != NoTimestamp && absDiff(ts, now) > maxDiff {
-			return info, fmt.Errorf("logstore: record %d (offset delta %d) has timestamp %d, outside [%d, %d] (message.timestamp.difference.max.ms %d): %w",
-				i, rec.OffsetDelta, ts, now-maxDiff, now+maxDiff, maxDiff, ErrInvalidTimestamp)
-		}
-		if ts > info.MaxTimestamp {
-			info.MaxTimestamp = ts
-			info.OffsetDeltaOfMaxTimestamp = rec.OffsetDelta
+		ts := c.baseTimestamp + rec.TimestampDelta
+		if c.checkDiff && ts != NoTimestamp && absDiff(ts, c.now) > c.maxDiff {
+			return fmt.Errorf("logstore: record %d (offset delta %d) has timestamp %d, outside [%d, %d] (message.timestamp.difference.max.ms %d): %w",
+				i, rec.OffsetDelta, ts, c.now-c.maxDiff, c.now+c.maxDiff, c.maxDiff, ErrInvalidTimestamp)
 		}
 	}
-	info.RecordCount = h.RecordCount
-	return info, nil
 }
 
 // SetMaxTimestamp writes ts as a batch's max timestamp and recomputes the
