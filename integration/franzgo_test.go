@@ -8,22 +8,24 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestFranzGoProduceConsume produces 10,000 keyed records with franz-go's
+// TestFranzGoProduceConsume produces 100,000 keyed records with franz-go's
 // defaults (idempotent, acks=all) to 12 partitions over three brokers, once
 // per compression codec, and consumes them back: each record exactly once,
-// in produce order within its partition.
+// in produce order within its partition. TestSaramaScale does the same
+// with sarama.
 func TestFranzGoProduceConsume(t *testing.T) {
 	t.Parallel()
 	c := StartCluster(t, 3)
 	codecs := []struct {
-		name  string
-		codec kgo.CompressionCodec
+		name    string
+		codec   kgo.CompressionCodec
+		records int
 	}{
-		{"none", kgo.NoCompression()},
-		{"gzip", kgo.GzipCompression()},
-		{"snappy", kgo.SnappyCompression()},
-		{"lz4", kgo.Lz4Compression()},
-		{"zstd", kgo.ZstdCompression()},
+		{"none", kgo.NoCompression(), 100000},
+		{"gzip", kgo.GzipCompression(), 100000},
+		{"snappy", kgo.SnappyCompression(), 100000},
+		{"lz4", kgo.Lz4Compression(), 100000},
+		{"zstd", kgo.ZstdCompression(), 100000},
 	}
 	for _, tt := range codecs {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,7 +38,7 @@ func TestFranzGoProduceConsume(t *testing.T) {
 				kgo.RequiredAcks(kgo.AllISRAcks()),
 				kgo.ProducerBatchCompression(tt.codec),
 			)
-			recs := keyed(10000, 101, tt.name)
+			recs := keyed(tt.records, 101, tt.name)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
