@@ -145,7 +145,8 @@ func run(ctx context.Context, cfg config) (err error) {
 	fmt.Printf("  per-record latency, Produce call to promise: p50 %v  p99 %v  max %v\n", pct(p.latency, 50), pct(p.latency, 99), pct(p.latency, 100))
 	fmt.Printf("  Produce request round trip (%d requests): p50 %v  p99 %v  max %v\n", len(p.requests), pct(p.requests, 50), pct(p.requests, 99), pct(p.requests, 100))
 	fmt.Printf("consume (from the start, all partitions):\n")
-	fmt.Printf("  %.0f records/s  %.1f MB/s  (%v)\n", float64(cfg.records)/c.Seconds(), mb/c.Seconds(), c.Round(time.Millisecond))
+	fmt.Printf("  %.0f records/s  %.1f MB/s  (%v)\n", float64(cfg.records)/c.elapsed.Seconds(), mb/c.elapsed.Seconds(), c.elapsed.Round(time.Millisecond))
+	fmt.Printf("  Fetch request round trip (%d requests): p50 %v  p99 %v  max %v\n", len(c.fetches), pct(c.fetches, 50), pct(c.fetches, 99), pct(c.fetches, 100))
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("load average at the end: %s", load)
 	}
@@ -321,14 +322,16 @@ type produceResult struct {
 	requests []time.Duration // per Produce request, write to response read
 }
 
-// requestTimes collects the round trip of every Produce request.
+// requestTimes collects the round trip of every request with one key.
 type requestTimes struct {
+	key int16 // immutable
+
 	mu sync.Mutex // guards the field below
 	d  []time.Duration
 }
 
 func (r *requestTimes) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.BrokerE2E) {
-	if key != int16(kmsg.Produce) || e2e.Err() != nil {
+	if key != r.key || e2e.Err() != nil {
 		return
 	}
 	r.mu.Lock()
@@ -337,7 +340,7 @@ func (r *requestTimes) OnBrokerE2E(_ kgo.BrokerMetadata, key int16, e2e kgo.Brok
 }
 
 func produce(ctx context.Context, cfg config, addr, topic string) (produceResult, error) {
-	var reqs requestTimes
+	reqs := requestTimes{key: int16(kmsg.Produce)}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(addr),
 		kgo.DefaultProduceTopic(topic),
@@ -385,9 +388,15 @@ func produce(ctx context.Context, cfg config, addr, topic string) (produceResult
 	return res, nil
 }
 
-// consume reads topic from the start until it has every record, and
-// returns how long that took.
-func consume(ctx context.Context, cfg config, addr, topic string) (time.Duration, error) {
+type consumeResult struct {
+	elapsed time.Duration
+	fetches []time.Duration // per Fetch request, write to response read
+}
+
+// consume reads topic from the start until it has every record.
+func consume(ctx context.Context, cfg config, addr, topic string) (consumeResult, error) {
+	var res consumeResult
+	reqs := requestTimes{key: int16(kmsg.Fetch)}
 	parts := map[int32]kgo.Offset{}
 	for p := range int32(cfg.partitions) {
 		parts[p] = kgo.NewOffset().AtStart()
@@ -396,9 +405,10 @@ func consume(ctx context.Context, cfg config, addr, topic string) (time.Duration
 		kgo.SeedBrokers(addr),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
 		kgo.FetchMaxWait(500*time.Millisecond),
+		kgo.WithHooks(&reqs),
 	)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -408,10 +418,10 @@ func consume(ctx context.Context, cfg config, addr, topic string) (time.Duration
 	for got < cfg.records {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return 0, fmt.Errorf("consume: %d of %d records: %w", got, cfg.records, err)
+			return res, fmt.Errorf("consume: %d of %d records: %w", got, cfg.records, err)
 		}
 		for _, e := range fs.Errors() {
-			return 0, fmt.Errorf("consume: partition %d: %w", e.Partition, e.Err)
+			return res, fmt.Errorf("consume: partition %d: %w", e.Partition, e.Err)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if len(r.Value) != cfg.size {
@@ -420,14 +430,17 @@ func consume(ctx context.Context, cfg config, addr, topic string) (time.Duration
 			got++
 		})
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 	}
-	elapsed := time.Since(start)
+	res.elapsed = time.Since(start)
 	if got != cfg.records {
-		return 0, fmt.Errorf("consume: %d records, %d produced", got, cfg.records)
+		return res, fmt.Errorf("consume: %d records, %d produced", got, cfg.records)
 	}
-	return elapsed, nil
+	reqs.mu.Lock()
+	res.fetches = reqs.d
+	reqs.mu.Unlock()
+	return res, nil
 }
 
 // pct returns the p-th percentile of ds (nearest rank), sorting ds.
