@@ -19,13 +19,14 @@ func TestFranzGoProduceConsume(t *testing.T) {
 	codecs := []struct {
 		name    string
 		codec   kgo.CompressionCodec
+		attr    uint8 // the codec's id in a batch's attributes
 		records int
 	}{
-		{"none", kgo.NoCompression(), 100000},
-		{"gzip", kgo.GzipCompression(), 100000},
-		{"snappy", kgo.SnappyCompression(), 100000},
-		{"lz4", kgo.Lz4Compression(), 100000},
-		{"zstd", kgo.ZstdCompression(), 100000},
+		{"none", kgo.NoCompression(), 0, 100000},
+		{"gzip", kgo.GzipCompression(), 1, 100000},
+		{"snappy", kgo.SnappyCompression(), 2, 100000},
+		{"lz4", kgo.Lz4Compression(), 3, 100000},
+		{"zstd", kgo.ZstdCompression(), 4, 100000},
 	}
 	for _, tt := range codecs {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,6 +56,13 @@ func TestFranzGoProduceConsume(t *testing.T) {
 			}
 			got := c.ConsumeAll(topic, counts, 60*time.Second)
 			c.checkSameRecords(want, got)
+			// The topic's compression.type is producer (Kafka's
+			// default): batches are stored as the producer sent them.
+			for p, rs := range got {
+				if ct := rs[0].Attrs.CompressionType(); ct != tt.attr {
+					t.Fatalf("partition %d: batch compression %d, want %d (%s)", p, ct, tt.attr, tt.name)
+				}
+			}
 		})
 	}
 }

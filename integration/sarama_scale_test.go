@@ -22,7 +22,7 @@ func TestSaramaScale(t *testing.T) {
 	c := StartCluster(t, 3)
 	codecs := []struct {
 		name    string
-		codec   sarama.CompressionCodec
+		codec   sarama.CompressionCodec // its value is its id in a batch's attributes
 		records int
 	}{
 		{"none", sarama.CompressionNone, 100000},
@@ -50,7 +50,7 @@ func TestSaramaScale(t *testing.T) {
 			}
 			saramaConsume(t, c, cfg, topic, want)
 			t.Logf("%d records: produced in %v, consumed in %v", tt.records, produced.Round(time.Millisecond), (time.Since(start) - produced).Round(time.Millisecond))
-			c.checkProducerIDs(topic, partitions)
+			c.checkBatches(topic, partitions, uint8(tt.codec))
 		})
 	}
 }
@@ -171,10 +171,12 @@ func saramaConsume(t *testing.T, c *Cluster, cfg *sarama.Config, topic string, w
 	}
 }
 
-// checkProducerIDs fetches the first records of each of topic's partitions
-// with franz-go and fails unless they carry a producer id and epoch, that
-// is, were written by an idempotent producer.
-func (c *Cluster) checkProducerIDs(topic string, partitions int32) {
+// checkBatches fetches the first records of each of topic's partitions
+// with franz-go and fails unless their batches carry a producer id and
+// epoch, that is, were written by an idempotent producer, and are stored
+// with the compression codec the producer used (the topic's
+// compression.type is producer, Kafka's default).
+func (c *Cluster) checkBatches(topic string, partitions int32, compression uint8) {
 	c.t.Helper()
 	parts := map[int32]kgo.Offset{}
 	for p := range partitions {
@@ -193,6 +195,9 @@ func (c *Cluster) checkProducerIDs(topic string, partitions int32) {
 		fs.EachRecord(func(r *kgo.Record) {
 			if r.ProducerID < 0 || r.ProducerEpoch < 0 {
 				c.t.Fatalf("partition %d, offset %d: producer id %d, epoch %d; want an idempotent producer's", r.Partition, r.Offset, r.ProducerID, r.ProducerEpoch)
+			}
+			if ct := r.Attrs.CompressionType(); ct != compression {
+				c.t.Fatalf("partition %d, offset %d: batch compression %d, want %d", r.Partition, r.Offset, ct, compression)
 			}
 			seen[r.Partition] = true
 		})
