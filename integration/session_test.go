@@ -20,19 +20,36 @@ import (
 // StateChangeHandler.afterInitializingSession), the controller gives it
 // back the leadership of its partitions, and it serves produce and fetch
 // for them, with the data written before the pause.
+//
+// Once the frozen broker is the controller: its /controller znode goes
+// with the session, a survivor is elected, and the resumed broker follows
+// the new controller instead of claiming the role again.
 func TestZooKeeperSessionExpiry(t *testing.T) {
 	t.Parallel()
+	for _, tt := range []struct {
+		name       string
+		controller bool // freeze the controller rather than another broker
+	}{
+		{"broker", false},
+		{"controller", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			testSessionExpiry(t, tt.controller)
+		})
+	}
+}
+
+func testSessionExpiry(t *testing.T, freezeController bool) {
 	c := StartCluster(t, 3)
-	const topic, partitions = "session-expiry", 6
+	topic, partitions := "session-expiry", int32(6)
 	want, counts := produceBeforeBounce(t, c, topic, partitions)
 	leaders := c.WaitOnline(topic, partitions)
 
-	// Pause a broker other than the controller, so that only the broker's
-	// own session is at stake.
 	ctrl := c.Controller()
 	var b *Broker
 	for _, x := range c.Brokers {
-		if x.ID != ctrl {
+		if (x.ID == ctrl) == freezeController {
 			b = x
 			break
 		}
@@ -87,6 +104,20 @@ func TestZooKeeperSessionExpiry(t *testing.T) {
 		return true
 	}, &last)
 
+	newCtrl := ctrl
+	if freezeController {
+		s.waitFor(failoverTimeout, "a survivor elected controller", func() bool {
+			resp, err := s.Metadata()
+			if err != nil {
+				last = err.Error()
+				return false
+			}
+			newCtrl = resp.ControllerID
+			last = fmt.Sprintf("controller %d", newCtrl)
+			return newCtrl >= 0 && newCtrl != b.ID
+		}, &last)
+	}
+
 	b.signal(syscall.SIGCONT)
 	resumed = true
 	c.waitFor(failoverTimeout, fmt.Sprintf("broker %d registered again", b.ID), func() bool {
@@ -113,6 +144,21 @@ func TestZooKeeperSessionExpiry(t *testing.T) {
 		}
 		return true
 	}, &last)
+
+	// The resumed broker itself names the controller of the new session.
+	only := &Cluster{t: c.t, ZKConnect: c.ZKConnect, Brokers: []*Broker{b}}
+	only.waitFor(failoverTimeout, fmt.Sprintf("broker %d naming controller %d", b.ID, newCtrl), func() bool {
+		resp, err := only.Metadata()
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = fmt.Sprintf("controller %d", resp.ControllerID)
+		return resp.ControllerID == newCtrl
+	}, &last)
+	if id := c.Controller(); id != newCtrl {
+		t.Fatalf("controller %d after broker %d resumed, want %d", id, b.ID, newCtrl)
+	}
 
 	// Produce to the partitions it leads, through it, and read everything
 	// back.
