@@ -40,11 +40,16 @@ fuzz:
 # First the storage engine's figures: each benchmark next to a raw file
 # baseline run in the same process, printed as the table of
 # docs/BENCHMARKS.md (about a minute). Then every benchmark once, for
-# benchstat; BENCHTIME=1x makes that a quick smoke run.
+# benchstat; BENCHTIME=1x makes that a quick smoke run. Last, one broker
+# end to end (bench/, a module of its own): ZooKeeper and a broker built
+# without -race as child processes, BENCH_RECORDS records of 1 KiB produced
+# and consumed with franz-go (about 15 s for a million).
 BENCHTIME ?= 1s
+BENCH_RECORDS ?= 1000000
 bench:
 	GREGOR_FIGURES=1 $(GO) test -run TestStorageFigures -v -count=1 ./logstore/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
+	cd bench && $(GO) run ./cmd/produce-consume -src $(CURDIR) -records $(BENCH_RECORDS)
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"

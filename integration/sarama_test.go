@@ -15,19 +15,7 @@ import (
 func TestSarama(t *testing.T) {
 	t.Parallel()
 	c := StartCluster(t, 3)
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.ClientID = "gregor-integration"
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Retry.Max = 10
-	cfg.Producer.Retry.Backoff = 100 * time.Millisecond
-	cfg.Metadata.Retry.Backoff = 100 * time.Millisecond
-	cfg.Consumer.MaxWaitTime = 200 * time.Millisecond
-	cfg.Consumer.Return.Errors = true
-	cfg.Net.DialTimeout = 5 * time.Second
-	cfg.Net.ReadTimeout = 10 * time.Second
-	cfg.Net.WriteTimeout = 10 * time.Second
+	cfg := saramaConfig()
 
 	const topic, partitions = "sarama", 6
 	admin, err := sarama.NewClusterAdmin(c.Seeds(), cfg)
@@ -45,7 +33,6 @@ func TestSarama(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prod.Close()
-	type sent struct{ key, value string }
 	want := map[int32][]sent{}
 	const n = 600
 	for i := range n {
