@@ -21,12 +21,14 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	cd bench && $(GO) vet ./...
 
 # All tests, with the race detector everywhere (every package has or will
 # have concurrency). Fuzz targets run their seed corpus as plain tests here;
 # `make fuzz` runs them for real.
 test: lint
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+	cd bench && $(GO) test -count=1 -timeout 10m ./...
 
 # Each fuzz target for a short while; FUZZTIME=5m for a longer run.
 FUZZTIME ?= 20s
