@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -96,17 +97,24 @@ type Cluster struct {
 	Brokers   []*Broker
 }
 
-// freePort picks a loopback port that is free now. A broker started with
-// it a moment later may, rarely, lose it to another process; start then
-// fails and says so in the broker's log.
+// freePort picks a loopback port that is free now, below Linux's ephemeral
+// range (32768 and up), where the kernel never places the client side of
+// a connection nor a listener on port 0: between this check and the broker
+// binding the port, only another explicit bind could take it. Ports are
+// drawn at random so that parallel test binaries rarely try the same one.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free loopback port between 20000 and 32000")
+	return 0
 }
 
 // StartCluster starts n brokers (ids 1..n) as child processes on a chroot
