@@ -270,8 +270,9 @@ type gregorBroker struct {
 }
 
 // startGregorCluster runs n Gregor brokers, ids 1..n, on one ZooKeeper of
-// their own, with the extra config given, and waits until each serves.
-func startGregorCluster(t *testing.T, n int, extra map[string]string) []gregorBroker {
+// their own, with the extra config given (extra(id), when not nil), and
+// waits until each serves.
+func startGregorCluster(t *testing.T, n int, extra func(id int) map[string]string) []gregorBroker {
 	t.Helper()
 	zk := zktest.StartEnsemble(t, 1)
 	connect := zk.Chroot(t)
@@ -283,8 +284,10 @@ func startGregorCluster(t *testing.T, n int, extra map[string]string) []gregorBr
 			"log.dirs":          filepath.Join(t.TempDir(), "logs"),
 			"zookeeper.connect": connect,
 		}
-		for k, v := range extra {
-			props[k] = v
+		if extra != nil {
+			for k, v := range extra(id) {
+				props[k] = v
+			}
 		}
 		cfg, _, err := conf.Parse(props)
 		if err != nil {
@@ -325,7 +328,9 @@ func startGregorCluster(t *testing.T, n int, extra map[string]string) []gregorBr
 // after broker 2 stops: "full" (replicas 1,2, min.insync.replicas=2),
 // "pair" (replicas 1,2, min.insync.replicas=1) and "single" (replica 2).
 func TestTopicsDescribeReports(t *testing.T) {
-	brokers := startGregorCluster(t, 2, map[string]string{"replica.lag.time.max.ms": "1000"})
+	brokers := startGregorCluster(t, 2, func(int) map[string]string {
+		return map[string]string{"replica.lag.time.max.ms": "1000"}
+	})
 	addr := brokers[0].addr
 	run := func(args ...string) toolResult {
 		return runTool(t, "", withoutStdin(runTopics), append([]string{"--bootstrap-server", addr}, args...)...)
@@ -384,6 +389,34 @@ func TestTopicsDescribeReports(t *testing.T) {
 			got := run("--describe", c.report)
 			return got.code == 0 && got.stdout == c.want, got.stdout + got.stderr
 		})
+	}
+}
+
+// Brokers with a broker.rack get rack-aware assignments from --create and
+// --alter: broker 1 alone on rack r1, brokers 2 and 3 on r2, so every
+// partition of two replicas has one on broker 1.
+func TestTopicsRackAware(t *testing.T) {
+	racks := map[int]string{1: "r1", 2: "r2", 3: "r2"}
+	brokers := startGregorCluster(t, 3, func(id int) map[string]string {
+		return map[string]string{"broker.rack": racks[id]}
+	})
+	addr := brokers[0].addr
+	waitFor(t, "three brokers known", func() (bool, string) {
+		got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--create", "--topic", "spread",
+			"--partitions", "6", "--replication-factor", "2", "--if-not-exists")
+		return got.code == 0, got.stderr
+	})
+	mustRunTopics(t, addr, []string{"--alter", "--topic", "spread", "--partitions", "9"})
+	replicas := regexp.MustCompile(`\tPartition: (\d+)\tLeader: \S+\tReplicas: (\d+),(\d+)\t`)
+	waitFor(t, "nine partitions described", func() (bool, string) {
+		got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--describe", "--topic", "spread")
+		return len(replicas.FindAllString(got.stdout, -1)) == 9, got.stdout + got.stderr
+	})
+	got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--describe", "--topic", "spread")
+	for _, m := range replicas.FindAllStringSubmatch(got.stdout, -1) {
+		if m[2] != "1" && m[3] != "1" {
+			t.Errorf("partition %s on %s,%s: both on rack r2\n%s", m[1], m[2], m[3], got.stdout)
+		}
 	}
 }
 
