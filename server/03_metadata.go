@@ -149,12 +149,9 @@ func missingTopicMetadata(name string) kmsg.MetadataResponseTopic {
 // autoCreateTopic creates a missing topic with the broker's defaults and
 // returns the error code Metadata answers for it.
 func (h *handlers) autoCreateTopic(ctx context.Context, name string) int16 {
-	var brokers []int32
-	for _, b := range h.metadata.AliveBrokers() {
-		brokers = append(brokers, b.ID)
-	}
+	brokers := h.aliveBrokerMetadata()
 	err := func() error {
-		assignment, err := assignReplicas(brokers, int(h.cfg.NumPartitions), int(h.cfg.DefaultReplicationFactor))
+		assignment, err := h.assignReplicas(brokers, int(h.cfg.NumPartitions), int(h.cfg.DefaultReplicationFactor), -1, 0)
 		if err != nil {
 			return err
 		}

@@ -7,8 +7,9 @@ package server
 // asks the controller that Metadata names). Gregor takes "controller" from
 // the metadata cache, which is also what clients route by; Kafka asks its
 // local controller. The broker validates each topic, computes the replica
-// assignment (Kafka's AdminUtils layout, controller.AssignReplicas) over
-// the live brokers of the metadata cache, and writes /config/topics/<t>
+// assignment (Kafka's AdminUtils layout, rack-aware when every live broker
+// has a broker.rack, controller.AssignReplicasToBrokers) over the live
+// brokers of the metadata cache, and writes /config/topics/<t>
 // then /brokers/topics/<t> with a new topic id (AdminZkClient
 // .createTopicWithAssignment); the controller sees the new znode and brings
 // the partitions online.
@@ -47,8 +48,9 @@ package server
 // REQUEST_TIMED_OUT; validate_only never waits. A topic answered
 // REQUEST_TIMED_OUT reports -1, -1 and no configs (v5+), as a failure
 // does, but keeps its topic id (v7), as Kafka's does.
-// TODO(issue 3): rack-aware assignment (Kafka uses it when every broker
-// has a rack), the authorizer, and the controller mutation quota (v6,
+// Live brokers with and without racks mixed fail the topic with
+// UNKNOWN_SERVER_ERROR and no message, as Kafka's AdminOperationException
+// does. TODO(issue 3): the authorizer, and the controller mutation quota (v6,
 // KIP-599: throttle time stays 0).
 
 import (
@@ -78,10 +80,7 @@ func (h *handlers) handleCreateTopics(ctx context.Context, r *request, respond f
 	for i := range req.Topics {
 		seen[req.Topics[i].Topic]++
 	}
-	var brokers []int32
-	for _, b := range h.metadata.AliveBrokers() {
-		brokers = append(brokers, b.ID)
-	}
+	brokers := h.aliveBrokerMetadata()
 	var waits []topicWait // the topics created, to wait for
 	var waiting []int     // their indexes in resp.Topics
 	for i := range req.Topics {
@@ -140,7 +139,7 @@ func (e *adminError) Unwrap() error { return e.code }
 
 // createTopic validates one topic and, unless validateOnly, writes it to
 // ZooKeeper; it fills rt's v5+ fields (and v7's topic id) as it goes.
-func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, brokers []int32, validateOnly bool, rt *kmsg.CreateTopicsResponseTopic) error {
+func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestTopic, brokers []controller.BrokerMetadata, validateOnly bool, rt *kmsg.CreateTopicsResponseTopic) error {
 	name := t.Topic
 	if h.metadata.Contains(name) {
 		return &adminError{kerr.TopicAlreadyExists, fmt.Sprintf("Topic '%s' already exists.", name)}
@@ -172,7 +171,7 @@ func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestT
 			rf = int(h.cfg.DefaultReplicationFactor)
 		}
 		var err error
-		if assignment, err = assignReplicas(brokers, partitions, rf); err != nil {
+		if assignment, err = h.assignReplicas(brokers, partitions, rf, -1, 0); err != nil {
 			return err
 		}
 	} else {
@@ -201,12 +200,27 @@ func (h *handlers) createTopic(ctx context.Context, t *kmsg.CreateTopicsRequestT
 	return nil
 }
 
+// aliveBrokerMetadata lists the live brokers of the metadata cache with
+// their racks, what Kafka 2.8's ZkAdminManager hands AdminUtils.
+func (h *handlers) aliveBrokerMetadata() []controller.BrokerMetadata {
+	alive := h.metadata.AliveBrokers()
+	out := make([]controller.BrokerMetadata, 0, len(alive))
+	for _, b := range alive {
+		out = append(out, controller.BrokerMetadata{ID: b.ID, Rack: b.Rack})
+	}
+	return out
+}
+
 // assignReplicas lays out partitions with rf replicas each over the live
-// brokers (Kafka's AdminUtils.assignReplicasToBrokers), failing with the
-// error and message Kafka answers.
-func assignReplicas(brokers []int32, partitions, rf int) (map[int32][]int32, error) {
+// brokers, rack-aware when every broker has a rack (Kafka's
+// AdminUtils.assignReplicasToBrokers; see controller.AssignReplicasToBrokers
+// for fixedStart and startPartition), failing with the error and message
+// Kafka answers. Brokers with and without racks mixed: Kafka throws
+// AdminOperationException, which ApiError.fromThrowable answers
+// UNKNOWN_SERVER_ERROR with no message; Gregor does the same and logs why.
+func (h *handlers) assignReplicas(brokers []controller.BrokerMetadata, partitions, rf, fixedStart, startPartition int) (map[int32][]int32, error) {
 	rnd := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	assignment, err := controller.AssignReplicas(brokers, partitions, rf, 0, rnd)
+	assignment, err := controller.AssignReplicasToBrokers(brokers, partitions, rf, fixedStart, startPartition, rnd)
 	switch {
 	case errors.Is(err, controller.ErrInvalidPartitions):
 		return nil, &adminError{kerr.InvalidPartitions, "Number of partitions must be larger than 0."}
@@ -215,6 +229,9 @@ func assignReplicas(brokers []int32, partitions, rf int) (map[int32][]int32, err
 	case errors.Is(err, controller.ErrInvalidReplicationFactor):
 		return nil, &adminError{kerr.InvalidReplicationFactor,
 			fmt.Sprintf("Replication factor: %d larger than available brokers: %d.", rf, len(brokers))}
+	case errors.Is(err, controller.ErrIncompleteRackInfo):
+		h.log.WithError(err).Error("cannot assign replicas: set broker.rack on every broker or on none")
+		return nil, fmt.Errorf("%w: %w", kerr.UnknownServerError, err)
 	case err != nil:
 		return nil, err
 	}

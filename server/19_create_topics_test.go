@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -371,6 +372,78 @@ func TestCreateTopicsThenProduceAtOnce(t *testing.T) {
 		got := pr.(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 		if got.ErrorCode != 0 || got.BaseOffset != 0 {
 			t.Fatalf("produce to partition %d: error %d, base offset %d", p.Partition, got.ErrorCode, got.BaseOffset)
+		}
+	}
+}
+
+// withRacks replaces the live brokers of h's metadata cache with brokers
+// 1..len(racks), broker i+1 on racks[i] ("" for no rack).
+func withRacks(h *handlers, racks ...string) {
+	var live []CachedBroker
+	for i, r := range racks {
+		b := plaintextBroker(int32(i+1), fmt.Sprintf("h%d", i+1), 9092)
+		if r != "" {
+			b.Rack = &r
+		}
+		live = append(live, b)
+	}
+	h.metadata.update(&MetadataUpdate{ControllerID: 1, LiveBrokers: live})
+}
+
+// With a rack on every live broker, CreateTopics and Metadata auto-create
+// lay replicas out rack-aware (Kafka's AdminUtils): each partition on both
+// racks, leaders spread evenly. With racks on some brokers only, Kafka's
+// AdminOperationException: UNKNOWN_SERVER_ERROR, no message, nothing
+// written.
+func TestCreateTopicsRackAware(t *testing.T) {
+	ctx := context.Background()
+	racks := []string{"a", "a", "a", "b", "b", "b"}
+	h, zkc := adminTestHandlers(t)
+	withRacks(h, racks...)
+	resp := createTopics(t, h, 5, false, createTopic("racked", 12, 2))
+	if rt := resp.Topics[0]; rt.ErrorCode != 0 {
+		t.Fatalf("create: %d %q", rt.ErrorCode, strPtr(rt.ErrorMessage))
+	}
+	withRacks(h, racks...) // the controller played by createTopics sent brokers without racks
+	if code := h.autoCreateTopic(ctx, "auto-racked"); code != kerr.LeaderNotAvailable.Code {
+		t.Fatalf("auto-create: code %d", code)
+	}
+	for _, topic := range []struct {
+		name       string
+		partitions int
+	}{{"racked", 12}, {"auto-racked", 3}} {
+		a := assignmentOf(t, zkc, topic.name)
+		leaders := map[int32]int{}
+		for p, replicas := range a.Partitions {
+			if len(replicas) != 2 || racks[replicas[0]-1] == racks[replicas[1]-1] {
+				t.Errorf("%s partition %d on %v: not on both racks", topic.name, p, replicas)
+			}
+			leaders[replicas[0]]++
+		}
+		if len(a.Partitions) != topic.partitions {
+			t.Errorf("%s: %d partitions", topic.name, len(a.Partitions))
+		}
+		if topic.partitions == len(racks)*2 {
+			for b, n := range leaders {
+				if n != 2 {
+					t.Errorf("%s: broker %d leads %d partitions: %v", topic.name, b, n, leaders)
+				}
+			}
+		}
+	}
+
+	withRacks(h, "a", "", "b")
+	resp = createTopics(t, h, 5, false, createTopic("mixed", 3, 2))
+	if rt := resp.Topics[0]; rt.ErrorCode != kerr.UnknownServerError.Code || rt.ErrorMessage != nil {
+		t.Fatalf("mixed racks: %d %q, want UNKNOWN_SERVER_ERROR without a message", rt.ErrorCode, strPtr(rt.ErrorMessage))
+	}
+	withRacks(h, "a", "", "b")
+	if code := h.autoCreateTopic(ctx, "auto-mixed"); code != kerr.UnknownServerError.Code {
+		t.Fatalf("auto-create with mixed racks: code %d", code)
+	}
+	for _, name := range []string{"mixed", "auto-mixed"} {
+		if exists, err := zkc.TopicExists(ctx, name); err != nil || exists {
+			t.Fatalf("%s written to ZooKeeper: %v %v", name, exists, err)
 		}
 	}
 }

@@ -29,7 +29,9 @@ package server
 //     metadata cache, which the controller derives from the same znodes.
 //
 // Without explicit assignments the new partitions continue Kafka's layout
-// (AdminUtils.assignReplicasToBrokers with a fixed start): the start index
+// (AdminUtils.assignReplicasToBrokers with a fixed start, rack-aware when
+// every live broker has a rack; mixed: UNKNOWN_SERVER_ERROR, as Kafka's
+// AdminOperationException): the start index
 // and the follower shift are the position of partition 0's first replica
 // among the sorted live brokers, and the partition ids continue from the
 // current count, so the leaders of old and new partitions stay spread. A
@@ -45,6 +47,7 @@ package server
 // throttle time stays 0).
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -53,6 +56,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gregor-broker/gregor/coordinator/controller"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -184,9 +188,10 @@ func (h *handlers) newPartitionsAssignment(t *kmsg.CreatePartitionsRequestTopic,
 		return nil, &adminError{kerr.InvalidPartitions, fmt.Sprintf("Topic already has %d partitions.", old)}
 	}
 	increment := t.Count - old
-	var live []int32
-	for _, b := range h.metadata.AliveBrokers() {
-		live = append(live, b.ID)
+	brokers := h.aliveBrokerMetadata()
+	live := make([]int32, len(brokers))
+	for i, b := range brokers {
+		live[i] = b.ID
 	}
 	partition0, ok := current.Partitions[0]
 	if !ok {
@@ -194,7 +199,7 @@ func (h *handlers) newPartitionsAssignment(t *kmsg.CreatePartitionsRequestTopic,
 	}
 
 	if t.Assignment == nil { // null: the broker lays them out
-		return continueAssignment(live, partition0, int(old), int(increment))
+		return h.continueAssignment(brokers, partition0, int(old), int(increment))
 	}
 	var unknown []int32
 	for _, a := range t.Assignment {
@@ -243,41 +248,16 @@ func (h *handlers) newPartitionsAssignment(t *kmsg.CreatePartitionsRequestTopic,
 
 // continueAssignment lays out add partitions, numbered from start, with
 // partition 0's replication factor, as Kafka's AdminZkClient
-// .createNewPartitionsAssignment does: AdminUtils' rack-unaware layout
-// with both the start index and the first follower shift fixed at the
-// position of partition 0's first replica (the first broker with an id at
-// least that one's, or 0). It is controller.AssignReplicas's layout
-// without the random choices, which that function does not let a caller
-// fix.
-func continueAssignment(live, partition0 []int32, start, add int) (map[int32][]int32, error) {
-	brokers := slices.Clone(live)
-	slices.Sort(brokers)
-	rf, n := len(partition0), len(brokers)
-	if rf > n {
-		return nil, &adminError{kerr.InvalidReplicationFactor,
-			fmt.Sprintf("Replication factor: %d larger than available brokers: %d.", rf, n)}
-	}
-	fixed := 0
-	for i, id := range brokers {
-		if id >= partition0[0] {
-			fixed = i
-			break
-		}
-	}
-	shift := fixed
-	out := make(map[int32][]int32, add)
-	for p := start; p < start+add; p++ {
-		if p > 0 && p%n == 0 {
-			shift++
-		}
-		first := (p + fixed) % n
-		replicas := []int32{brokers[first]}
-		for j := 0; j < rf-1; j++ {
-			replicas = append(replicas, brokers[(first+1+(shift+j)%(n-1))%n])
-		}
-		out[int32(p)] = replicas
-	}
-	return out, nil
+// .createNewPartitionsAssignment does: AdminUtils' layout (rack-aware when
+// every live broker has a rack) with the start index and the first
+// follower shift both fixed at the position, among the live brokers
+// sorted by id, of the first broker with an id at least partition 0's
+// leader's (or 0).
+func (h *handlers) continueAssignment(live []controller.BrokerMetadata, partition0 []int32, start, add int) (map[int32][]int32, error) {
+	sorted := slices.Clone(live)
+	slices.SortFunc(sorted, func(a, b controller.BrokerMetadata) int { return cmp.Compare(a.ID, b.ID) })
+	fixed := max(0, slices.IndexFunc(sorted, func(b controller.BrokerMetadata) bool { return b.ID >= partition0[0] }))
+	return h.assignReplicas(sorted, add, len(partition0), fixed, start)
 }
 
 // joinInt32s prints ids as Kafka's mkString(", ").

@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gregor-broker/gregor/coordinator/controller"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -211,13 +213,22 @@ func TestCreatePartitionsExplicit(t *testing.T) {
 	}
 }
 
+func brokersOf(ids ...int32) []controller.BrokerMetadata {
+	out := make([]controller.BrokerMetadata, len(ids))
+	for i, id := range ids {
+		out[i] = controller.BrokerMetadata{ID: id}
+	}
+	return out
+}
+
 // continueAssignment matches Kafka's documented layout for 5 brokers
 // (AdminUtils' scaladoc example, start index 0, shift 0, 10 partitions):
 // adding the partitions 5-9 to a topic whose partitions 0-4 were laid out
 // that way gives what laying out all ten at once gives.
 func TestContinueAssignment(t *testing.T) {
-	brokers := []int32{4, 2, 0, 3, 1}
-	all, err := continueAssignment(brokers, []int32{0, 1, 2}, 0, 10)
+	h := &handlers{log: discardLogger()}
+	brokers := brokersOf(4, 2, 0, 3, 1)
+	all, err := h.continueAssignment(brokers, []int32{0, 1, 2}, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +239,7 @@ func TestContinueAssignment(t *testing.T) {
 	if !maps.EqualFunc(all, want, slices.Equal[[]int32]) {
 		t.Fatalf("layout %v, want %v", all, want)
 	}
-	added, err := continueAssignment(brokers, want[0], 5, 5)
+	added, err := h.continueAssignment(brokers, want[0], 5, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +253,36 @@ func TestContinueAssignment(t *testing.T) {
 	}
 	// Partition 0 led by a broker no longer live: the first with a
 	// higher id.
-	if got, _ := continueAssignment([]int32{1, 3}, []int32{2}, 1, 1); !slices.Equal(got[1], []int32{1}) {
+	if got, _ := h.continueAssignment(brokersOf(1, 3), []int32{2}, 1, 1); !slices.Equal(got[1], []int32{1}) {
 		t.Fatalf("after a gone broker: %v", got)
+	}
+	if _, err := h.continueAssignment(brokersOf(1, 3), []int32{1, 2, 3}, 1, 1); errorCode(h.log, err) != kerr.InvalidReplicationFactor.Code {
+		t.Fatalf("rf 3 on 2 brokers: %v", err)
+	}
+}
+
+// With racks on every broker the new partitions are laid out rack-aware
+// (each on as many racks as its replicas allow); with racks on some
+// brokers only, Kafka's AdminOperationException: UNKNOWN_SERVER_ERROR.
+func TestContinueAssignmentRacks(t *testing.T) {
+	h := &handlers{log: discardLogger()}
+	a, b := "a", "b"
+	racked := []controller.BrokerMetadata{{ID: 1, Rack: &a}, {ID: 2, Rack: &a}, {ID: 3, Rack: &b}, {ID: 4, Rack: &b}}
+	rackOf := map[int32]string{1: a, 2: a, 3: b, 4: b}
+	added, err := h.continueAssignment(racked, []int32{1, 3}, 1, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, r := range added {
+		if len(r) != 2 || rackOf[r[0]] == rackOf[r[1]] {
+			t.Fatalf("partition %d on %v: not on both racks", p, r)
+		}
+	}
+	mixed := []controller.BrokerMetadata{{ID: 1, Rack: &a}, {ID: 2}}
+	_, err = h.continueAssignment(mixed, []int32{1}, 1, 1)
+	var ae *adminError
+	if errorCode(h.log, err) != kerr.UnknownServerError.Code || errors.As(err, &ae) {
+		t.Fatalf("mixed racks: %v, want UNKNOWN_SERVER_ERROR without a message", err)
 	}
 }
 

@@ -11,13 +11,15 @@ import (
 const usage = `usage: gregor <command> [flags]
 
 commands:
-  server            start a broker: gregor server start <server.properties> [--override key=value]
-  version           print the version
-  dump-log          print the batches and records of log segment files (kafka-dump-log)
-  topics            create, list, describe, alter and delete topics (kafka-topics)
-  console-producer  send the lines of stdin as records (kafka-console-producer)
-  console-consumer  print the records of a topic (kafka-console-consumer)
-  leader-election   elect preferred or unclean partition leaders (kafka-leader-election)
+  server               start a broker: gregor server start <server.properties> [--override key=value]
+  version              print the version
+  dump-log             print the batches and records of log segment files (kafka-dump-log)
+  topics               create, list, describe, alter and delete topics (kafka-topics)
+  console-producer     send the lines of stdin as records (kafka-console-producer)
+  console-consumer     print the records of a topic (kafka-console-consumer)
+  leader-election      elect preferred or unclean partition leaders (kafka-leader-election)
+  verifiable-producer  send numbered records, printing each answer as JSON (kafka-verifiable-producer)
+  verifiable-consumer  read partitions, printing what was read as JSON (kafka-verifiable-consumer)
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +53,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConsoleConsumer(args[1:], stdout, stderr)
 	case "leader-election":
 		return runLeaderElection(args[1:], stdout, stderr)
+	case "verifiable-producer":
+		return runVerifiableProducer(args[1:], stdout, stderr)
+	case "verifiable-consumer":
+		return runVerifiableConsumer(args[1:], stdout, stderr)
 	case "server":
 		return runServer(args[1:], stderr)
 	}

@@ -47,6 +47,7 @@ type topicsOptions struct {
 
 	ifExists, ifNotExists, excludeInternal bool
 	underReplicated, unavailable           bool
+	underMinIsr, atMinIsr                  bool
 	withOverrides                          bool
 
 	given map[string]bool // the flags given on the command line
@@ -75,6 +76,8 @@ func runTopics(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.excludeInternal, "exclude-internal", false, "exclude internal topics when listing or describing")
 	fs.BoolVar(&o.underReplicated, "under-replicated-partitions", false, "with --describe: only show under-replicated partitions")
 	fs.BoolVar(&o.unavailable, "unavailable-partitions", false, "with --describe: only show partitions whose leader is not available")
+	fs.BoolVar(&o.underMinIsr, "under-min-isr-partitions", false, "with --describe: only show partitions whose ISR is smaller than min.insync.replicas")
+	fs.BoolVar(&o.atMinIsr, "at-min-isr-partitions", false, "with --describe: only show partitions whose ISR is exactly min.insync.replicas")
 	fs.BoolVar(&o.withOverrides, "topics-with-overrides", false, "with --describe: only show topics that override configs")
 	if status, ok := fs.parse(args); !ok {
 		return status
@@ -159,6 +162,8 @@ func (o *topicsOptions) check() string {
 		{"exclude-internal", []bool{o.list, o.describe}},
 		{"under-replicated-partitions", []bool{o.describe}},
 		{"unavailable-partitions", []bool{o.describe}},
+		{"under-min-isr-partitions", []bool{o.describe}},
+		{"at-min-isr-partitions", []bool{o.describe}},
 		{"topics-with-overrides", []bool{o.describe}},
 	}
 	for _, a := range allowed {
@@ -169,14 +174,15 @@ func (o *topicsOptions) check() string {
 	if o.create && o.given["replica-assignment"] && (o.given["partitions"] || o.given["replication-factor"]) {
 		return `Option "[replica-assignment]" can't be used with option "[partitions]" or "[replication-factor]"`
 	}
-	reports := 0
-	for _, r := range []bool{o.underReplicated, o.unavailable, o.withOverrides} {
-		if r {
-			reports++
+	// Kafka's checkInvalidArgs: each report excludes the others.
+	var reports []string
+	for _, r := range []string{"under-replicated-partitions", "unavailable-partitions", "under-min-isr-partitions", "at-min-isr-partitions", "topics-with-overrides"} {
+		if o.given[r] {
+			reports = append(reports, r)
 		}
 	}
-	if reports > 1 {
-		return "Only one of --under-replicated-partitions, --unavailable-partitions and --topics-with-overrides may be given"
+	if len(reports) > 1 {
+		return fmt.Sprintf("Option \"[%s]\" can't be used with option \"[%s]\"", reports[0], reports[1])
 	}
 	if o.given["replication-factor"] && (o.replicationFactor < 1 || o.replicationFactor > 32767) {
 		return "The replication factor must be between 1 and 32767 inclusive"
@@ -402,11 +408,17 @@ func (t *topicCommand) describeTopics() error {
 		return err
 	}
 	overrides := make(map[string][]string, len(results))
+	minIsr := make(map[string]int, len(results)) // absent: unknown, as Kafka's Option
 	for _, r := range results {
 		if r.ErrorCode != 0 {
 			return &sarama.DescribeConfigError{Err: sarama.KError(r.ErrorCode), ErrMsg: r.ErrorMsg}
 		}
 		for _, e := range r.Configs {
+			if e.Name == "min.insync.replicas" {
+				if n, err := strconv.Atoi(e.Value); err == nil {
+					minIsr[r.Name] = n
+				}
+			}
 			// kafka-topics shows the topic's own overrides only: the
 			// DYNAMIC_TOPIC_CONFIG source (v1+), or not-default in v0.
 			if e.Source == sarama.SourceTopic || (e.Source == sarama.SourceUnknown && !e.Default) {
@@ -425,7 +437,7 @@ func (t *topicCommand) describeTopics() error {
 	}
 
 	o := t.opts
-	describeConfigs := !o.underReplicated && !o.unavailable
+	describeConfigs := !o.underReplicated && !o.unavailable && !o.underMinIsr && !o.atMinIsr
 	for _, m := range metadata {
 		if m.Err != sarama.ErrNoError {
 			return m.Err
@@ -446,20 +458,26 @@ func (t *topicCommand) describeTopics() error {
 		if o.withOverrides {
 			continue
 		}
+		min, hasMin := minIsr[m.Name]
 		for _, p := range m.Partitions {
+			hasLeader := p.Leader >= 0 && live[p.Leader]
 			underReplicated := len(p.Replicas) > len(p.Isr)
-			unavailable := p.Leader < 0 || !live[p.Leader]
-			if describeConfigs || o.underReplicated && underReplicated || o.unavailable && unavailable {
-				t.printPartition(m.Name, p)
+			underMinIsr := !hasLeader || hasMin && len(p.Isr) < min
+			atMinIsr := hasMin && len(p.Isr) == min
+			if describeConfigs || o.underReplicated && underReplicated || o.unavailable && !hasLeader ||
+				o.underMinIsr && underMinIsr || o.atMinIsr && atMinIsr {
+				t.printPartition(m.Name, p, hasLeader)
 			}
 		}
 	}
 	return nil
 }
 
-func (t *topicCommand) printPartition(topic string, p *sarama.PartitionMetadata) {
+// printPartition prints a partition line as TopicCommand's
+// PartitionDescription does.
+func (t *topicCommand) printPartition(topic string, p *sarama.PartitionMetadata, hasLeader bool) {
 	leader := "none"
-	if p.Leader >= 0 {
+	if hasLeader {
 		leader = strconv.Itoa(int(p.Leader))
 	}
 	fmt.Fprintf(t.out, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s\n",

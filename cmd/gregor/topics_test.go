@@ -5,7 +5,9 @@ import (
 	"io"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -218,6 +220,8 @@ func TestTopicsUsage(t *testing.T) {
 		{"bad config", []string{"--bootstrap-server", "x:9092", "--create", "--topic", "t", "--config", "retention.ms"}, `gregor topics: Invalid topic config: all configs to be added must be in the format "key=val".`},
 		{"unknown flag", []string{"--bootstrap-server", "x:9092", "--list", "--zookeeper", "z:2181"}, "flag provided but not defined: -zookeeper"},
 		{"stray argument", []string{"--bootstrap-server", "x:9092", "--list", "orders"}, `gregor topics: unexpected argument "orders"`},
+		{"two reports", []string{"--bootstrap-server", "x:9092", "--describe", "--under-min-isr-partitions", "--at-min-isr-partitions"}, `gregor topics: Option "[under-min-isr-partitions]" can't be used with option "[at-min-isr-partitions]"`},
+		{"report with list", []string{"--bootstrap-server", "x:9092", "--list", "--at-min-isr-partitions"}, `gregor topics: Option "[at-min-isr-partitions]" can't be used with option "[list]"`},
 		{"describe if-exists without topic", []string{"--bootstrap-server", "x:9092", "--describe", "--if-exists"}, `gregor topics: Missing required argument "[topic]"`},
 	}
 	for _, tt := range tests {
@@ -255,39 +259,182 @@ func TestTopicsUnreachable(t *testing.T) {
 // its address; it stops when the test ends.
 func startGregor(t *testing.T) string {
 	t.Helper()
+	return startGregorCluster(t, 1, nil)[0].addr
+}
+
+// gregorBroker is one broker of a test cluster; stop shuts it down (once,
+// also at the end of the test).
+type gregorBroker struct {
+	addr string
+	stop func()
+}
+
+// startGregorCluster runs n Gregor brokers, ids 1..n, on one ZooKeeper of
+// their own, with the extra config given (extra(id), when not nil), and
+// waits until each serves.
+func startGregorCluster(t *testing.T, n int, extra func(id int) map[string]string) []gregorBroker {
+	t.Helper()
 	zk := zktest.StartEnsemble(t, 1)
-	cfg, _, err := conf.Parse(map[string]string{
-		"broker.id":         "1",
-		"listeners":         "PLAINTEXT://127.0.0.1:0",
-		"log.dirs":          filepath.Join(t.TempDir(), "logs"),
-		"zookeeper.connect": zk.Chroot(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(io.Discard)
-	b, err := server.New(cfg, logrus.NewEntry(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("broker stopped with %v", err)
+	connect := zk.Chroot(t)
+	var out []gregorBroker
+	for id := 1; id <= n; id++ {
+		props := map[string]string{
+			"broker.id":         strconv.Itoa(id),
+			"listeners":         "PLAINTEXT://127.0.0.1:0",
+			"log.dirs":          filepath.Join(t.TempDir(), "logs"),
+			"zookeeper.connect": connect,
 		}
-	})
-	select {
-	case <-b.Ready():
-	case err := <-done:
-		t.Fatalf("broker failed to start: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("broker not ready within 30s")
+		if extra != nil {
+			for k, v := range extra(id) {
+				props[k] = v
+			}
+		}
+		cfg, _, err := conf.Parse(props)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		b, err := server.New(cfg, logrus.NewEntry(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		var once sync.Once
+		stop := func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("broker %d stopped with %v", id, err)
+				}
+			})
+		}
+		t.Cleanup(stop)
+		select {
+		case <-b.Ready():
+		case err := <-done:
+			t.Fatalf("broker %d failed to start: %v", id, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("broker %d not ready within 30s", id)
+		}
+		out = append(out, gregorBroker{addr: b.Addrs()[0].String(), stop: stop})
 	}
-	return b.Addrs()[0].String()
+	return out
+}
+
+// The --describe reports against a two-broker Gregor cluster, before and
+// after broker 2 stops: "full" (replicas 1,2, min.insync.replicas=2),
+// "pair" (replicas 1,2, min.insync.replicas=1) and "single" (replica 2).
+func TestTopicsDescribeReports(t *testing.T) {
+	brokers := startGregorCluster(t, 2, func(int) map[string]string {
+		return map[string]string{"replica.lag.time.max.ms": "1000"}
+	})
+	addr := brokers[0].addr
+	run := func(args ...string) toolResult {
+		return runTool(t, "", withoutStdin(runTopics), append([]string{"--bootstrap-server", addr}, args...)...)
+	}
+	// The controller may not know broker 2 yet: retry until it does.
+	waitFor(t, "topics created", func() (bool, string) {
+		got := run("--create", "--topic", "full", "--replica-assignment", "1:2", "--config", "min.insync.replicas=2", "--if-not-exists")
+		return got.code == 0, got.stderr
+	})
+	mustRunTopics(t, addr, []string{"--create", "--topic", "pair", "--replica-assignment", "1:2"})
+	mustRunTopics(t, addr, []string{"--create", "--topic", "single", "--replica-assignment", "2"})
+
+	full := "\tTopic: full\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1,2\n"
+	pair := "\tTopic: pair\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1,2\n"
+	single := "\tTopic: single\tPartition: 0\tLeader: 2\tReplicas: 2\tIsr: 2\n"
+	waitFor(t, "replicas in sync", func() (bool, string) {
+		got := run("--describe")
+		return strings.Contains(got.stdout, full) && strings.Contains(got.stdout, pair) &&
+			strings.Contains(got.stdout, single), got.stdout
+	})
+	before := []struct {
+		report, want string
+	}{
+		{"--under-replicated-partitions", ""},
+		{"--unavailable-partitions", ""},
+		{"--under-min-isr-partitions", ""},
+		{"--at-min-isr-partitions", full + single},
+		{"--topics-with-overrides", "Topic: full\tTopicId: <id>\tPartitionCount: 1\tReplicationFactor: 2\tConfigs: min.insync.replicas=2\n"},
+	}
+	for _, c := range before {
+		got := run("--describe", c.report)
+		if stdout := topicIDs.ReplaceAllString(got.stdout, "\tTopicId: <id>\t"); got.code != 0 || stdout != c.want {
+			t.Errorf("all brokers up, %s: exit %d, stdout\n%q\nwant\n%q\nstderr %s", c.report, got.code, stdout, c.want, got.stderr)
+		}
+	}
+
+	brokers[1].stop()
+	fullShrunk := "\tTopic: full\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1\n"
+	pairShrunk := "\tTopic: pair\tPartition: 0\tLeader: 1\tReplicas: 1,2\tIsr: 1\n"
+	singleOffline := "\tTopic: single\tPartition: 0\tLeader: none\tReplicas: 2\tIsr: 2\n"
+	waitFor(t, "ISRs shrunk", func() (bool, string) {
+		got := run("--describe", "--under-replicated-partitions")
+		return got.stdout == fullShrunk+pairShrunk, got.stdout + got.stderr
+	})
+	after := []struct {
+		report, want string
+	}{
+		{"--unavailable-partitions", singleOffline},
+		{"--under-min-isr-partitions", fullShrunk + singleOffline},
+		// single keeps its last replica in the ISR, as in Kafka: one
+		// replica in sync is min.insync.replicas=1, leader or not.
+		{"--at-min-isr-partitions", pairShrunk + singleOffline},
+	}
+	for _, c := range after {
+		waitFor(t, c.report, func() (bool, string) {
+			got := run("--describe", c.report)
+			return got.code == 0 && got.stdout == c.want, got.stdout + got.stderr
+		})
+	}
+}
+
+// Brokers with a broker.rack get rack-aware assignments from --create and
+// --alter: broker 1 alone on rack r1, brokers 2 and 3 on r2, so every
+// partition of two replicas has one on broker 1.
+func TestTopicsRackAware(t *testing.T) {
+	racks := map[int]string{1: "r1", 2: "r2", 3: "r2"}
+	brokers := startGregorCluster(t, 3, func(id int) map[string]string {
+		return map[string]string{"broker.rack": racks[id]}
+	})
+	addr := brokers[0].addr
+	waitFor(t, "three brokers known", func() (bool, string) {
+		got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--create", "--topic", "spread",
+			"--partitions", "6", "--replication-factor", "2", "--if-not-exists")
+		return got.code == 0, got.stderr
+	})
+	mustRunTopics(t, addr, []string{"--alter", "--topic", "spread", "--partitions", "9"})
+	replicas := regexp.MustCompile(`\tPartition: (\d+)\tLeader: \S+\tReplicas: (\d+),(\d+)\t`)
+	waitFor(t, "nine partitions described", func() (bool, string) {
+		got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--describe", "--topic", "spread")
+		return len(replicas.FindAllString(got.stdout, -1)) == 9, got.stdout + got.stderr
+	})
+	got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", addr, "--describe", "--topic", "spread")
+	for _, m := range replicas.FindAllStringSubmatch(got.stdout, -1) {
+		if m[2] != "1" && m[3] != "1" {
+			t.Errorf("partition %s on %s,%s: both on rack r2\n%s", m[1], m[2], m[3], got.stdout)
+		}
+	}
+}
+
+// waitFor polls cond every 100ms for up to 30s and fails the test with
+// what cond last reported if it never holds.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ok, last := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 30s; last:\n%s", what, last)
+		}
+		time.Sleep(100 * time.Millisecond) // polling with a deadline
+	}
 }
 
 // Against a Gregor broker: --create waits for the leaders, --alter gets
