@@ -81,6 +81,11 @@ type Controller struct {
 	activeID     int32      // the controller the cluster has, -1 when none known
 	epoch        int32      // this broker's controller epoch while it leads
 	isController bool
+	// calls hands brokers' requests (AlterIsr, ControlledShutdown) to the
+	// running term's loop; nil when not leading. termDone closes when that
+	// term ends (onLoop, alter_isr.go).
+	calls    chan loopCall
+	termDone chan struct{}
 }
 
 // New builds a controller; it starts nothing.
@@ -217,8 +222,11 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		c: c, log: log, epoch: election.Epoch, fence: election.Fence(),
 		brokers: map[int32]zkutil.BrokerRegistration{}, senders: map[int32]*brokerSender{},
 		topics: map[string]*topic{}, deleteRequests: map[string]bool{},
-		ctx: tctx, kick: make(chan struct{}, 1),
+		shuttingDown: map[int32]bool{},
+		ctx:          tctx, kick: make(chan struct{}, 1),
 	}
+	calls := c.openCalls()
+	defer c.closeCalls()
 	defer func() {
 		// The senders first: once they stopped, nothing posts to the
 		// inbox; then the watch forwarders, which end with tctx.
@@ -260,6 +268,10 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		case <-deleteWatch:
 			deleteWatch, err = t.onDeletionRequest(ctx)
 			if t.resignOn(err) {
+				return
+			}
+		case call := <-calls:
+			if t.resignOn(call(ctx, t)) {
 				return
 			}
 		case <-t.kick:
@@ -308,7 +320,10 @@ type term struct {
 	topics  map[string]*topic // assignments and partition states
 	// deleteRequests: the topics under /admin/delete_topics as last read.
 	deleteRequests map[string]bool
-	watchGen       uint64 // last generation given to a topic's watch
+	// shuttingDown: live brokers in a controlled shutdown (Kafka's
+	// shuttingDownBrokerIds); they lead nothing new and join no ISR.
+	shuttingDown map[int32]bool
+	watchGen     uint64 // last generation given to a topic's watch
 
 	// ctx ends with the term: the goroutines forwarding watches into the
 	// inbox (forwarders) stop with it.
@@ -477,6 +492,7 @@ func (t *term) refreshBrokers(ctx context.Context) (watch <-chan zkutil.WatchEve
 		}
 		s.stop()
 		delete(t.senders, id)
+		delete(t.shuttingDown, id) // its shutdown is over
 		died = append(died, id)
 		if ok {
 			bounced = append(bounced, id)

@@ -136,8 +136,8 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 				}
 				continue
 			}
-			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, t.c.cfg.UncleanLeaderElection, t.epoch)
-			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, t.c.cfg.UncleanLeaderElection, t.epoch)
+			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, t.canLead(aliveFirst), t.c.cfg.UncleanLeaderElection, t.epoch)
+			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, t.canLead(aliveNow), t.c.cfg.UncleanLeaderElection, t.epoch)
 			if ch1 || ch2 {
 				sets = append(sets, zkutil.PartitionStateWrite{TopicPartition: tp, State: s2, ZkVersion: p.zkVersion})
 			}
