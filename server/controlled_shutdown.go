@@ -28,40 +28,40 @@ import (
 // controller answers with partitions the broker still leads; then, after
 // controlled.shutdown.retry.backoff.ms, the broker tries again, up to
 // controlled.shutdown.max.retries attempts in all. It reports whether the
-// controller answered with nothing left; the shutdown goes on either way.
-// Cancelling ctx stops it at once.
-func (b *Broker) controlledShutdown(ctx context.Context, zkc *zkutil.Client) bool {
-	listener, ok := b.cfg.InterBrokerListener()
-	if !ok {
-		return false
+// controller answered with nothing left, and the attempts made; the
+// shutdown goes on either way. Cancelling ctx stops it at once.
+func (b *Broker) controlledShutdown(ctx context.Context, zkc *zkutil.Client) (ok bool, attempts int) {
+	listener, found := b.cfg.InterBrokerListener()
+	if !found {
+		return false, 0
 	}
 	log := b.log.WithField("component", "controlled_shutdown")
 	timeout := b.cfg.ControllerSocketTimeout
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	attempts := max(b.cfg.ControlledShutdownMaxRetries, 1)
+	maxAttempts := max(b.cfg.ControlledShutdownMaxRetries, 1)
 	for attempt := 1; ; attempt++ {
 		remaining, err := b.controlledShutdownOnce(ctx, zkc, listener.Name, timeout)
 		switch {
 		case err == nil && remaining == 0:
 			log.WithField("attempt", attempt).Info("controlled shutdown succeeded")
-			return true
+			return true, attempt
 		case err == nil:
 			log.WithFields(logrus.Fields{"attempt": attempt, "remaining_partitions": remaining}).
 				Info("controlled shutdown left partitions led here")
 		default:
 			log.WithError(err).WithField("attempt", attempt).Warn("controlled shutdown attempt failed")
 		}
-		if attempt >= attempts {
+		if attempt >= maxAttempts {
 			log.Warn("proceeding with an uncontrolled shutdown after the last controlled shutdown attempt")
-			return false
+			return false, attempt
 		}
 		t := time.NewTimer(b.cfg.ControlledShutdownRetryBackoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return false
+			return false, attempt
 		case <-t.C:
 		}
 	}

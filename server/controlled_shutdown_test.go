@@ -34,7 +34,7 @@ func partitionMetadata(t *testing.T, cl *kgo.Client, topic string) (kmsg.Metadat
 }
 
 // waitForISR polls Metadata until topic's partition 0 has a leader and an
-// ISR of n that cond accepts.
+// ISR that cond accepts.
 func waitForISR(t *testing.T, cl *kgo.Client, topic string, what string, cond func(p kmsg.MetadataResponseTopicPartition) bool) kmsg.MetadataResponseTopicPartition {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -232,5 +232,53 @@ func TestControlledShutdownKeepsAcksAllProducing(t *testing.T) {
 		if !seen[v] {
 			t.Fatalf("acknowledged record %s not consumed (%d of %d seen)", v, len(seen), len(want))
 		}
+	}
+}
+
+// TestControlledShutdownRetriesThenProceeds stops a broker that leads a
+// replicated partition whose other replica is gone: the controller cannot
+// move it, so every attempt answers it as remaining; the broker tries
+// controlled.shutdown.max.retries times, then shuts down anyway. With
+// controlled.shutdown.enable=false it does not ask at all.
+func TestControlledShutdownRetriesThenProceeds(t *testing.T) {
+	zkConnect := zktest.Shared(t).Chroot(t)
+	cfg1, cfg2 := testBrokerConfig(t, 1, zkConnect), testBrokerConfig(t, 2, zkConnect)
+	cfg1.ControlledShutdownMaxRetries = 2
+	cfg2.ControlledShutdownEnable = false
+	b1, stop1 := startStoppable(t, cfg1)
+	b2, stop2 := startStoppable(t, cfg2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b1.Addrs()[0].String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitForBrokers(t, cl, 2)
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.ReplicationFactor = "pinned", -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Partition, ra.Replicas = 0, []int32{1, 2}
+	rt.NumPartitions, rt.ReplicaAssignment = -1, append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	resp, err := req.RequestWith(ctx, cl)
+	cancel()
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %+v %v", resp, err)
+	}
+	waitForISR(t, cl, "pinned", "leader 1 with ISR [1 2]", func(p kmsg.MetadataResponseTopicPartition) bool {
+		return p.Leader == 1 && len(p.ISR) == 2
+	})
+
+	stop2()
+	if got := b2.shutdownAttempts.Load(); got != 0 {
+		t.Fatalf("with controlled.shutdown.enable=false broker 2 made %d attempts", got)
+	}
+	waitForISR(t, cl, "pinned", "ISR [1]", func(p kmsg.MetadataResponseTopicPartition) bool { return len(p.ISR) == 1 })
+	stop1()
+	if b1.shutdownControlled.Load() || b1.shutdownAttempts.Load() != 2 {
+		t.Fatalf("broker 1: controlled %v after %d attempts, want false after 2",
+			b1.shutdownControlled.Load(), b1.shutdownAttempts.Load())
 	}
 }

@@ -60,8 +60,10 @@ type Broker struct {
 
 	ready chan struct{} // closed once registered and serving
 	// shutdownControlled records whether the last shutdown's controlled
-	// shutdown succeeded (the controller left nothing led here).
+	// shutdown succeeded (the controller left nothing led here), and
+	// shutdownAttempts how many ControlledShutdown attempts it made.
 	shutdownControlled atomic.Bool
+	shutdownAttempts   atomic.Int32
 
 	mu        sync.Mutex // guards the fields below
 	zk        *zkutil.Client
@@ -278,7 +280,9 @@ func (b *Broker) Run(ctx context.Context) error {
 				// Before anything stops: the controller's requests must
 				// still reach this broker. Not bounded by ctx, which is
 				// done; by the attempts and their timeouts.
-				b.shutdownControlled.Store(b.controlledShutdown(context.Background(), zkc))
+				ok, attempts := b.controlledShutdown(context.Background(), zkc)
+				b.shutdownControlled.Store(ok)
+				b.shutdownAttempts.Store(int32(attempts))
 			}
 			err := shutdown()
 			b.log.Info("broker stopped")
