@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/gregor-broker/gregor/conf"
@@ -9,6 +10,8 @@ import (
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const debugLevel = logrus.DebugLevel
@@ -57,6 +60,29 @@ type handlers struct {
 	// elector is this broker's controller candidate, which ElectLeaders
 	// asks (43_elect_leaders.go); set by Run once the candidate exists.
 	elector atomic.Pointer[controller.Controller]
+	// controller serves the requests only the controller answers
+	// (AlterIsr, ControlledShutdown); set by Run before the socket server
+	// starts. nil: every such request is NOT_CONTROLLER.
+	controller controllerRequests
+}
+
+// controllerRequests is what handlers ask of this broker's controller
+// candidate; *controller.Controller implements it. Each call fails with
+// kerr.NotController when the broker is not the controller.
+type controllerRequests interface {
+	AlterISR(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error)
+	ControlledShutdown(ctx context.Context, req *kmsg.ControlledShutdownRequest) (*kmsg.ControlledShutdownResponse, error)
+}
+
+// controllerErrorCode maps an error from controllerRequests to the
+// top-level error code of the response: a Kafka error's own code,
+// UNKNOWN_SERVER_ERROR otherwise.
+func controllerErrorCode(err error) int16 {
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
 }
 
 // topicStore is what the admin APIs read and write in ZooKeeper;

@@ -527,9 +527,12 @@ func (f *replicaFetcher) appendFetched(tp logstore.TopicPartition, st *fetchStat
 
 // onPartitionError handles a partition the leader answered with an error.
 // OFFSET_OUT_OF_RANGE resets the log to the leader's; the leader having
-// moved on (a newer epoch, another leader) drops the partition until the
-// controller's LeaderAndIsr says where to fetch; anything else waits out the
-// backoff and tries again.
+// moved on (FENCED_LEADER_EPOCH: it holds a newer epoch) drops the
+// partition until the controller's LeaderAndIsr says where to fetch;
+// anything else waits out the backoff and tries again. That includes
+// NOT_LEADER_OR_FOLLOWER, as in Kafka's AbstractFetcherThread: the
+// controller sends LeaderAndIsr to the new leader and its followers at
+// once, so a follower often asks before the leader has heard it leads.
 func (f *replicaFetcher) onPartitionError(tp logstore.TopicPartition, st *fetchState, err error) {
 	log := f.log.WithField("partition", tp.String())
 	switch {
@@ -537,7 +540,7 @@ func (f *replicaFetcher) onPartitionError(tp logstore.TopicPartition, st *fetchS
 		f.mu.Lock()
 		st.outOfRange = true
 		f.mu.Unlock()
-	case errors.Is(err, kerr.FencedLeaderEpoch), errors.Is(err, kerr.NotLeaderForPartition):
+	case errors.Is(err, kerr.FencedLeaderEpoch):
 		log.WithError(err).Info("the leader moved on; waiting for the controller's LeaderAndIsr")
 		f.dropLocked(tp)
 	default:

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gregor-broker/gregor/conf"
@@ -33,8 +34,11 @@ import (
 //  4. register /brokers/ids/<id> with the advertised endpoints (failing
 //     when a live broker holds the id); its czxid is the broker epoch.
 //
-// Shutdown runs the same steps backwards, written out in one place
-// (shutdown): stop accepting and drain requests in flight; stop the log
+// Shutdown first asks the controller, with controlled.shutdown.enable, to
+// move this broker's partition leadership and ISR places elsewhere
+// (controlledShutdown), then runs the same steps backwards, written out in
+// one place (shutdown): stop accepting and drain requests in flight; resign
+// as controller; stop the log
 // manager's background work, flush the logs, write the checkpoints and the
 // clean-shutdown marker; close ZooKeeper last, so that the ephemeral broker
 // znode disappears only when the broker is really gone.
@@ -55,6 +59,11 @@ type Broker struct {
 	isrChanges   *isrChangeSender
 
 	ready chan struct{} // closed once registered and serving
+	// shutdownControlled records whether the last shutdown's controlled
+	// shutdown succeeded (the controller left nothing led here), and
+	// shutdownAttempts how many ControlledShutdown attempts it made.
+	shutdownControlled atomic.Bool
+	shutdownAttempts   atomic.Int32
 
 	mu        sync.Mutex // guards the fields below
 	zk        *zkutil.Client
@@ -188,6 +197,18 @@ func (b *Broker) Run(ctx context.Context) error {
 		return fmt.Errorf("server: %w", err)
 	}
 
+	// The controller candidate is built now, so that handlers can reach
+	// it (AlterIsr, ControlledShutdown) from the first request; it runs
+	// once the broker is registered.
+	ctrl, sender, err := b.newController(zkc)
+	if err != nil {
+		b.logs.Shutdown()
+		return err
+	}
+	b.handlers.controller = ctrl
+	b.handlers.elector.Store(ctrl)
+	stopController := func() {}
+
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	errc := make(chan error, 2)
@@ -213,8 +234,11 @@ func (b *Broker) Run(ctx context.Context) error {
 		b.handlers.admin.close()
 		stopServing()
 		wg.Wait()
-		// Requests have drained: answer any fetch still waiting with what
-		// it has, then flush and close the logs.
+		// Requests have drained: resign as controller (STYLE.md section
+		// 5), answer any fetch still waiting with what it has, then flush
+		// and close the logs.
+		stopController()
+		sender.Close()
 		b.handlers.fetches.close()
 		b.stopReplication()
 		return b.logs.Shutdown()
@@ -236,24 +260,15 @@ func (b *Broker) Run(ctx context.Context) error {
 	// The controller candidate runs once the broker is registered, and
 	// stops after the socket server has drained (STYLE.md section 5:
 	// resign as controller after requests in flight are done).
-	ctrl, sender, err := b.newController(zkc)
-	if err != nil {
-		return errors.Join(err, shutdown())
-	}
-	b.handlers.elector.Store(ctrl)
-	ctrlCtx, stopController := context.WithCancel(context.Background())
+	ctrlCtx, cancelController := context.WithCancel(context.Background())
 	ctrlDone := make(chan struct{})
 	go func() {
 		defer close(ctrlDone)
 		ctrl.Run(ctrlCtx)
 	}()
-	serveOnly := shutdown
-	shutdown = func() error {
-		err := serveOnly()
-		stopController()
+	stopController = func() {
+		cancelController()
 		<-ctrlDone
-		sender.Close()
-		return err
 	}
 	close(b.ready)
 	b.log.WithField("endpoints", b.advertised()).Info("broker started")
@@ -262,6 +277,14 @@ func (b *Broker) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			b.log.Info("shutting down")
+			if b.cfg.ControlledShutdownEnable {
+				// Before anything stops: the controller's requests must
+				// still reach this broker. Not bounded by ctx, which is
+				// done; by the attempts and their timeouts.
+				ok, attempts := b.controlledShutdown(context.Background(), zkc)
+				b.shutdownControlled.Store(ok)
+				b.shutdownAttempts.Store(int32(attempts))
+			}
 			err := shutdown()
 			b.log.Info("broker stopped")
 			return err

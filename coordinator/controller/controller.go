@@ -86,6 +86,11 @@ type Controller struct {
 	isController bool
 
 	elections electionHub // the term's channel for ElectLeaders (elect_leaders.go)
+	// calls hands brokers' requests (AlterIsr, ControlledShutdown) to the
+	// running term's loop; nil when not leading. termDone closes when that
+	// term ends (onLoop, alter_isr.go).
+	calls    chan loopCall
+	termDone chan struct{}
 }
 
 // New builds a controller; it starts nothing.
@@ -222,8 +227,11 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		c: c, log: log, epoch: election.Epoch, fence: election.Fence(),
 		brokers: map[int32]zkutil.BrokerRegistration{}, senders: map[int32]*brokerSender{},
 		topics: map[string]*topic{}, deleteRequests: map[string]bool{},
-		ctx: tctx, kick: make(chan struct{}, 1),
+		shuttingDown: map[int32]bool{},
+		ctx:          tctx, kick: make(chan struct{}, 1),
 	}
+	calls := c.openCalls()
+	defer c.closeCalls()
 	defer func() {
 		// The senders first: once they stopped, nothing posts to the
 		// inbox; then the watch forwarders, which end with tctx.
@@ -272,6 +280,10 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 			if t.resignOn(run(ctx)) {
 				return
 			}
+		case call := <-calls:
+			if t.resignOn(call(ctx, t)) {
+				return
+			}
 		case <-t.kick:
 			for _, ev := range t.drainInbox() {
 				if t.resignOn(t.handle(ctx, ev)) {
@@ -318,7 +330,10 @@ type term struct {
 	topics  map[string]*topic // assignments and partition states
 	// deleteRequests: the topics under /admin/delete_topics as last read.
 	deleteRequests map[string]bool
-	watchGen       uint64 // last generation given to a topic's watch
+	// shuttingDown: live brokers in a controlled shutdown (Kafka's
+	// shuttingDownBrokerIds); they lead nothing new and join no ISR.
+	shuttingDown map[int32]bool
+	watchGen     uint64 // last generation given to a topic's watch
 
 	// ctx ends with the term: the goroutines forwarding watches into the
 	// inbox (forwarders) stop with it.
@@ -487,6 +502,7 @@ func (t *term) refreshBrokers(ctx context.Context) (watch <-chan zkutil.WatchEve
 		}
 		s.stop()
 		delete(t.senders, id)
+		delete(t.shuttingDown, id) // its shutdown is over
 		died = append(died, id)
 		if ok {
 			bounced = append(bounced, id)

@@ -45,7 +45,9 @@ func newPartitionState(replicas []int32, alive func(int32) bool, controllerEpoch
 // move to given the live brokers, and whether it differs (a write is due):
 //
 //   - a leader that is dead, or no leader, is replaced by ElectLeader over
-//     the ISR (Kafka's OfflinePartitionLeaderElectionStrategy); when nobody
+//     the ISR members canLead allows (Kafka's
+//     OfflinePartitionLeaderElectionStrategy, which passes over brokers in a
+//     controlled shutdown; nil: any live broker); when nobody
 //     can lead, the leader becomes NoLeader and the ISR stays as it was, so
 //     that the partition comes back clean when an ISR member returns;
 //   - with a live leader, dead replicas leave the ISR (Kafka's
@@ -55,10 +57,13 @@ func newPartitionState(replicas []int32, alive func(int32) bool, controllerEpoch
 //     epoch.
 //
 // A partition with NoLeader and no ISR member alive does not change.
-func reconcilePartition(replicas []int32, cur zkutil.PartitionState, alive func(int32) bool, unclean bool, controllerEpoch int32) (zkutil.PartitionState, bool) {
+func reconcilePartition(replicas []int32, cur zkutil.PartitionState, alive, canLead func(int32) bool, unclean bool, controllerEpoch int32) (zkutil.PartitionState, bool) {
 	next := cur
+	if canLead == nil {
+		canLead = alive
+	}
 	if cur.Leader == NoLeader || !alive(cur.Leader) {
-		leader, isr, _ := ElectLeader(replicas, cur.ISR, alive, unclean)
+		leader, isr, _ := ElectLeader(replicas, cur.ISR, canLead, unclean)
 		if leader == NoLeader && cur.Leader == NoLeader {
 			return cur, false
 		}

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/gregor-broker/gregor/zkutil"
@@ -40,6 +41,7 @@ func TestReconcilePartition(t *testing.T) {
 		replicas    []int32
 		cur         zkutil.PartitionState
 		alive       []int32
+		shutting    []int32 // alive, in a controlled shutdown: cannot lead
 		unclean     bool
 		want        zkutil.PartitionState
 		wantChanged bool
@@ -58,12 +60,18 @@ func TestReconcilePartition(t *testing.T) {
 			want: st(NoLeader, 5, 1)},
 		{name: "offline partition's ISR member returns: it leads", replicas: []int32{1, 2}, cur: st(NoLeader, 5, 1), alive: []int32{1, 2},
 			want: zkutil.PartitionState{Leader: 1, LeaderEpoch: 6, ISR: []int32{1}, ControllerEpoch: 9}, wantChanged: true},
+		{name: "leader died: a broker in controlled shutdown is passed over", replicas: []int32{1, 2, 3}, cur: st(1, 4, 1, 2, 3), alive: []int32{2, 3}, shutting: []int32{2},
+			want: zkutil.PartitionState{Leader: 3, LeaderEpoch: 5, ISR: []int32{3}, ControllerEpoch: 9}, wantChanged: true},
+		{name: "leader died, only ISR member left is shutting down: offline", replicas: []int32{1, 2}, cur: st(1, 4, 1, 2), alive: []int32{2}, shutting: []int32{2},
+			want: zkutil.PartitionState{Leader: NoLeader, LeaderEpoch: 5, ISR: []int32{1, 2}, ControllerEpoch: 9}, wantChanged: true},
 		{name: "unclean election takes a live out-of-sync replica", replicas: []int32{1, 2}, cur: st(1, 4, 1), alive: []int32{2}, unclean: true,
 			want: zkutil.PartitionState{Leader: 2, LeaderEpoch: 5, ISR: []int32{2}, ControllerEpoch: 9}, wantChanged: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, changed := reconcilePartition(tt.replicas, tt.cur, aliveSet(tt.alive...), tt.unclean, 9)
+			alive := aliveSet(tt.alive...)
+			canLead := func(id int32) bool { return alive(id) && !slices.Contains(tt.shutting, id) }
+			got, changed := reconcilePartition(tt.replicas, tt.cur, alive, canLead, tt.unclean, 9)
 			if changed != tt.wantChanged || !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("got %+v %v, want %+v %v", got, changed, tt.want, tt.wantChanged)
 			}

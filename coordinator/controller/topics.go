@@ -137,8 +137,8 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 				continue
 			}
 			unclean := t.uncleanAllowed(ctx, tp.Topic, p) // the topic's override, read only when needed
-			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, unclean, t.epoch)
-			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, unclean, t.epoch)
+			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, t.canLead(aliveFirst), unclean, t.epoch)
+			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, t.canLead(aliveNow), unclean, t.epoch)
 			if ch1 || ch2 {
 				sets = append(sets, zkutil.PartitionStateWrite{TopicPartition: tp, State: s2, ZkVersion: p.zkVersion})
 			}
