@@ -347,23 +347,23 @@ func (p *Partition) maximalISRLocked() []int32 {
 }
 
 // maybeIncrementHighWatermarkLocked moves a leader's high watermark up to the
-// minimum log end offset over the maximal ISR and the followers caught up
-// within replica.lag.time.max.ms (Kafka 2.8's maybeIncrementLeaderHW counts
-// those too, so that a follower about to rejoin is not overtaken). A
+// minimum log end offset over the maximal ISR (DESIGN.md section 5). A
 // follower of the ISR that has not fetched from this leader yet holds it
 // where it is. It reports whether it moved; it never moves back. Callers
 // hold mu for reading at least.
+//
+// Kafka 2.8 also counts followers outside the ISR that caught up within
+// replica.lag.time.max.ms. Gregor does not: a broker that has just left
+// after a controlled shutdown (it followed the new leader until it stopped)
+// would hold the high watermark, and every acks=all produce, for up to the
+// lag time. The maximal ISR already covers a follower about to join.
 func (p *Partition) maybeIncrementHighWatermarkLocked() bool {
 	if p.leader != p.brokerID {
 		return false
 	}
 	hw := p.log.LogEndOffset()
-	isr := p.maximalISRLocked()
-	now := p.repl.now()
-	for id, f := range p.followers {
-		counts := slices.Contains(isr, id) ||
-			(!f.lastCaughtUpTime.IsZero() && now.Sub(f.lastCaughtUpTime) <= p.repl.lagTimeMax)
-		if counts && f.logEndOffset < hw {
+	for _, id := range p.maximalISRLocked() {
+		if f, ok := p.followers[id]; ok && f.logEndOffset < hw {
 			hw = f.logEndOffset
 		}
 	}

@@ -557,3 +557,17 @@ func TestReplicationAcrossBrokers(t *testing.T) {
 		})
 	}
 }
+
+// A follower outside the ISR never holds the high watermark back, however
+// recently it caught up: after a controlled shutdown the old leader follows
+// the new one until it stops, and must not stall acks=all once it is gone.
+func TestFollowerOutsideTheISRDoesNotHoldTheHighWatermark(t *testing.T) {
+	h, p, _, _ := replicationHandlers(t, 1, 1)
+	appendBatchTo(t, h, orders0, 2)
+	followerFetch(t, h, 2) // caught up: proposed for the ISR
+	p.onISRChangeAnswered(5, nil, 0, kerr.InvalidUpdateVersion)
+	appendBatchTo(t, h, orders0, 3)
+	if p.HighWatermark() != 5 {
+		t.Fatalf("high watermark %d, want the log end 5: a follower outside the ISR held it", p.HighWatermark())
+	}
+}
