@@ -61,7 +61,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gregor-broker/gregor/conf"
 	"github.com/gregor-broker/gregor/coordinator/controller"
@@ -104,14 +103,9 @@ func (h *handlers) handleCreateTopics(ctx context.Context, r *request, respond f
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	h.awaitTopics(waits, time.Duration(req.TimeoutMillis)*time.Millisecond, func(done []bool) {
-		for i, ok := range done {
-			if !ok {
-				failCreatedTopic(h, &resp.Topics[waiting[i]], kerr.RequestTimedOut)
-			}
-		}
-		respond(resp)
-	})
+	h.answerAfterTopics(waits, waiting, req.TimeoutMillis,
+		func(i int, err error) { failCreatedTopic(h, &resp.Topics[i], err) },
+		func() { respond(resp) })
 	return nil
 }
 

@@ -30,7 +30,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/gregor-broker/gregor/zkutil"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -85,14 +84,9 @@ func (h *handlers) handleDeleteTopics(ctx context.Context, r *request, respond f
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	h.awaitTopics(waits, time.Duration(req.TimeoutMillis)*time.Millisecond, func(done []bool) {
-		for i, ok := range done {
-			if !ok {
-				failDeletedTopic(h, &resp.Topics[waiting[i]], kerr.RequestTimedOut)
-			}
-		}
-		respond(resp)
-	})
+	h.answerAfterTopics(waits, waiting, req.TimeoutMillis,
+		func(i int, err error) { failDeletedTopic(h, &resp.Topics[i], err) },
+		func() { respond(resp) })
 	return nil
 }
 

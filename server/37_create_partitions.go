@@ -54,7 +54,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gregor-broker/gregor/coordinator/controller"
 	"github.com/gregor-broker/gregor/zkutil"
@@ -110,14 +109,9 @@ func (h *handlers) handleCreatePartitions(ctx context.Context, r *request, respo
 		}
 		resp.Topics = append(resp.Topics, rt)
 	}
-	h.awaitTopics(waits, time.Duration(req.TimeoutMillis)*time.Millisecond, func(done []bool) {
-		for i, ok := range done {
-			if !ok {
-				failPartitionsTopic(h, &resp.Topics[waiting[i]], kerr.RequestTimedOut)
-			}
-		}
-		respond(resp)
-	})
+	h.answerAfterTopics(waits, waiting, req.TimeoutMillis,
+		func(i int, err error) { failPartitionsTopic(h, &resp.Topics[i], err) },
+		func() { respond(resp) })
 	return nil
 }
 

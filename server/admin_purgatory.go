@@ -2,6 +2,8 @@ package server
 
 import (
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Admin requests that change topics wait for the cluster to act on what
@@ -106,6 +108,20 @@ func (h *handlers) awaitTopics(waits []topicWait, timeout time.Duration, respond
 		}
 	}
 	h.admin.tryCompleteElseWatch(op, keys)
+}
+
+// answerAfterTopics is how the admin APIs answer: it waits for waits, whose
+// i-th entry is the response's topic waiting[i], fails each topic still
+// not done at timeoutMs with REQUEST_TIMED_OUT, then sends the response.
+func (h *handlers) answerAfterTopics(waits []topicWait, waiting []int, timeoutMs int32, fail func(topic int, err error), send func()) {
+	h.awaitTopics(waits, time.Duration(timeoutMs)*time.Millisecond, func(done []bool) {
+		for i, ok := range done {
+			if !ok {
+				fail(waiting[i], kerr.RequestTimedOut)
+			}
+		}
+		send()
+	})
 }
 
 // onTopicsUpdated wakes the admin requests waiting on the topics an
