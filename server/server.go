@@ -229,17 +229,17 @@ func (b *Broker) Run(ctx context.Context) error {
 		return nil
 	})
 	shutdown := func() error {
-		// Admin requests waiting for the controller answer now rather
-		// than hold the drain until their timeout.
+		// Admin requests waiting for the controller, and fetches waiting
+		// for data, answer now (with what they have) rather than hold the
+		// drain until their timeout; later ones answer at once.
 		b.handlers.admin.close()
+		b.handlers.fetches.close()
 		stopServing()
 		wg.Wait()
 		// Requests have drained: resign as controller (STYLE.md section
-		// 5), answer any fetch still waiting with what it has, then flush
-		// and close the logs.
+		// 5), stop replicating, then flush and close the logs.
 		stopController()
 		sender.Close()
-		b.handlers.fetches.close()
 		b.stopReplication()
 		return b.logs.Shutdown()
 	}
