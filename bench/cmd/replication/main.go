@@ -31,8 +31,9 @@
 // trial starts once it is back in the partition's ISR. The median and the
 // maximum are printed.
 //
-// Every broker still running at the end is stopped by PID (SIGTERM,
-// SIGKILL after 30 s). Run it from the bench module:
+// Each wait is bounded, and -timeout bounds the whole run. Every broker
+// still running at the end is stopped by PID (SIGTERM, SIGKILL after
+// 30 s). Run it from the bench module:
 //
 //	cd bench && go run ./cmd/replication -src .. -records 300000 -trials 10
 package main
@@ -73,6 +74,7 @@ type config struct {
 	src              string
 	gregor           string
 	keep             bool
+	timeout          time.Duration
 }
 
 const numBrokers = 3
@@ -89,6 +91,7 @@ func main() {
 	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
 	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the brokers' directories (server.properties, broker.log, logs/)")
+	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "give up (and stop everything) after this long")
 	flag.Parse()
 	if cfg.records < 0 || cfg.size <= 0 || cfg.partitions <= 0 || cfg.maxBuffered <= 0 || cfg.trials < 0 || cfg.zkSessionTimeout <= 0 {
 		fmt.Fprintln(os.Stderr, "replication: -size, -partitions, -max-buffered and -zk-session-timeout must be positive, -records and -trials not negative")
@@ -96,6 +99,8 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "replication:", err)
 		os.Exit(1)
