@@ -45,13 +45,19 @@ fuzz:
 # benchstat; BENCHTIME=1x makes that a quick smoke run. Last, one broker
 # end to end (bench/, a module of its own): ZooKeeper and a broker built
 # without -race as child processes, BENCH_RECORDS records of 1 KiB produced
-# and consumed with franz-go (about 15 s for a million).
+# and consumed with franz-go (about 15 s for a million). Then three brokers
+# (bench/cmd/replication): BENCH_RF_RECORDS records of 1 KiB with RF 3 and
+# acks=all against RF 1 and acks=1, and BENCH_FAILOVER_TRIALS leader
+# failovers (kill -9 of the leader; about 10 s each). -timeout bounds it.
 BENCHTIME ?= 1s
 BENCH_RECORDS ?= 1000000
+BENCH_RF_RECORDS ?= 300000
+BENCH_FAILOVER_TRIALS ?= 10
 bench:
 	GREGOR_FIGURES=1 $(GO) test -run TestStorageFigures -v -count=1 ./logstore/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
 	cd bench && $(GO) run ./cmd/produce-consume -src $(CURDIR) -records $(BENCH_RECORDS)
+	cd bench && $(GO) run ./cmd/replication -src $(CURDIR) -records $(BENCH_RF_RECORDS) -trials $(BENCH_FAILOVER_TRIALS) -timeout 15m
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"

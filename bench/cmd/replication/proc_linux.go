@@ -1,0 +1,13 @@
+package main
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the broker in its own process group, so that a Ctrl-C
+// reaches only this program, which then stops it, and has the kernel kill
+// it if this program dies first.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

@@ -1,0 +1,14 @@
+//go:build !linux
+
+package main
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the broker in its own process group, so that a Ctrl-C
+// reaches only this program, which then stops it.
+func setProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+}
