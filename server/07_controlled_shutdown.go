@@ -18,7 +18,6 @@ package server
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -29,21 +28,6 @@ func (h *handlers) handleControlledShutdown(ctx context.Context, r *request) (km
 	if req.Version < 2 {
 		req.BrokerEpoch = -1 // none given
 	}
-	if h.controller == nil {
-		resp := req.ResponseKind().(*kmsg.ControlledShutdownResponse)
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
-	}
-	if h.cfg != nil && h.cfg.ControllerSocketTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.cfg.ControllerSocketTimeout)
-		defer cancel()
-	}
-	resp, err := h.controller.ControlledShutdown(ctx, req)
-	if err != nil {
-		resp = req.ResponseKind().(*kmsg.ControlledShutdownResponse)
-		resp.ErrorCode = controllerErrorCode(err)
-	}
-	resp.Version = req.Version
-	return resp, nil
+	return askController(ctx, h, req, controllerRequests.ControlledShutdown,
+		func(resp *kmsg.ControlledShutdownResponse, code int16) { resp.ErrorCode = code }), nil
 }

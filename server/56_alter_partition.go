@@ -17,7 +17,6 @@ package server
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -25,21 +24,6 @@ func init() { registerSyncAPI(kmsg.AlterPartition, 0, 0, (*handlers).handleAlter
 
 func (h *handlers) handleAlterPartition(ctx context.Context, r *request) (kmsg.Response, error) {
 	req := r.body.(*kmsg.AlterPartitionRequest)
-	if h.controller == nil {
-		resp := req.ResponseKind().(*kmsg.AlterPartitionResponse)
-		resp.ErrorCode = kerr.NotController.Code
-		return resp, nil
-	}
-	if h.cfg != nil && h.cfg.ControllerSocketTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.cfg.ControllerSocketTimeout)
-		defer cancel()
-	}
-	resp, err := h.controller.AlterISR(ctx, req)
-	if err != nil {
-		resp = req.ResponseKind().(*kmsg.AlterPartitionResponse)
-		resp.ErrorCode = controllerErrorCode(err)
-	}
-	resp.Version = req.Version
-	return resp, nil
+	return askController(ctx, h, req, controllerRequests.AlterISR,
+		func(resp *kmsg.AlterPartitionResponse, code int16) { resp.ErrorCode = code }), nil
 }

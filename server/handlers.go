@@ -74,6 +74,35 @@ type controllerRequests interface {
 	ControlledShutdown(ctx context.Context, req *kmsg.ControlledShutdownRequest) (*kmsg.ControlledShutdownResponse, error)
 }
 
+// askController hands a request only the controller answers to this
+// broker's controller candidate through call, bounded by
+// controller.socket.timeout.ms. On failure (NOT_CONTROLLER when the broker
+// has no candidate or is not the controller, REQUEST_TIMED_OUT, ...) it
+// answers with the request's empty response and the error's code, set by
+// setCode.
+func askController[Req kmsg.Request, Resp kmsg.Response](ctx context.Context, h *handlers, req Req,
+	call func(controllerRequests, context.Context, Req) (Resp, error), setCode func(Resp, int16)) kmsg.Response {
+	fail := func(code int16) kmsg.Response {
+		resp := req.ResponseKind().(Resp)
+		setCode(resp, code)
+		return resp
+	}
+	if h.controller == nil {
+		return fail(kerr.NotController.Code)
+	}
+	if h.cfg != nil && h.cfg.ControllerSocketTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.cfg.ControllerSocketTimeout)
+		defer cancel()
+	}
+	resp, err := call(h.controller, ctx, req)
+	if err != nil {
+		return fail(controllerErrorCode(err))
+	}
+	resp.SetVersion(req.GetVersion())
+	return resp
+}
+
 // controllerErrorCode maps an error from controllerRequests to the
 // top-level error code of the response: a Kafka error's own code,
 // UNKNOWN_SERVER_ERROR otherwise.
