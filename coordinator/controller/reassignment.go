@@ -84,6 +84,9 @@ type reassignments struct {
 	fromZnode map[zkutil.TopicPartition]bool
 	znodeSeen bool
 	checking  bool // a check is scheduled
+	// work hands the znode's events and the checks to the term's loop
+	// (the elections' channel, elect_leaders.go).
+	work *elections
 }
 
 // Reassignment describes a reassignment in progress: the partition's full
@@ -161,7 +164,8 @@ func (t *term) reassign() *reassignments {
 // initializePartitionReassignments): reassignments the topic znodes show
 // in progress resume, then /admin/reassign_partitions is read and watched.
 func (t *term) startReassignments() {
-	e := t.c.elections.cur
+	e := t.c.elections.cur // set by startElections, on this goroutine
+	t.reassign().work = e
 	e.after(0, func(ctx context.Context) error {
 		rs := t.reassign()
 		names := slices.Sorted(maps.Keys(t.topics))
@@ -215,8 +219,8 @@ func (t *term) startReassignments() {
 // lists that it has not started yet. Partitions that cannot start are
 // logged and count as done; when none is left the znode is deleted.
 func (t *term) onReassignZnode(ctx context.Context) error {
-	e := t.c.elections.cur
 	rs := t.reassign()
+	e := rs.work
 	m, ok, watch, err := t.c.cfg.ZK.WatchPartitionReassignment(ctx)
 	if watch != nil {
 		e.forward(watch, t.onReassignZnode)
@@ -519,7 +523,7 @@ func (t *term) scheduleReassignCheck() {
 		return
 	}
 	rs.checking = true
-	t.c.elections.cur.after(reassignCheckInterval, func(ctx context.Context) error {
+	rs.work.after(reassignCheckInterval, func(ctx context.Context) error {
 		rs.checking = false
 		err := t.checkReassignments(ctx)
 		t.scheduleReassignCheck()
