@@ -18,6 +18,7 @@ commands:
   console-producer     send the lines of stdin as records (kafka-console-producer)
   console-consumer     print the records of a topic (kafka-console-consumer)
   leader-election      elect preferred or unclean partition leaders (kafka-leader-election)
+  reassign-partitions  move partition replicas between brokers (kafka-reassign-partitions)
   verifiable-producer  send numbered records, printing each answer as JSON (kafka-verifiable-producer)
   verifiable-consumer  read partitions, printing what was read as JSON (kafka-verifiable-consumer)
 `
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConsoleConsumer(args[1:], stdout, stderr)
 	case "leader-election":
 		return runLeaderElection(args[1:], stdout, stderr)
+	case "reassign-partitions":
+		return runReassignPartitions(args[1:], stdout, stderr)
 	case "verifiable-producer":
 		return runVerifiableProducer(args[1:], stdout, stderr)
 	case "verifiable-consumer":

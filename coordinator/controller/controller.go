@@ -37,6 +37,7 @@ type zkStore interface {
 	DeleteTopic(ctx context.Context, f zkutil.Fence, topic string) error
 	DeleteEntityConfig(ctx context.Context, f zkutil.Fence, typ zkutil.ConfigEntityType, name string) error
 	electionStore // elect_leaders.go
+	reassignStore // reassignment.go
 }
 
 // Sender delivers a control request to one broker and returns its response.
@@ -244,6 +245,7 @@ func (c *Controller) lead(ctx context.Context, election zkutil.Election, events 
 		return
 	}
 	electionWork := t.startElections() // preferred, ElectLeaders and rebalance elections
+	t.startReassignments()             // reassignment.go, on electionWork
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,7 +335,8 @@ type term struct {
 	// shuttingDown: live brokers in a controlled shutdown (Kafka's
 	// shuttingDownBrokerIds); they lead nothing new and join no ISR.
 	shuttingDown map[int32]bool
-	watchGen     uint64 // last generation given to a topic's watch
+	watchGen     uint64         // last generation given to a topic's watch
+	reassigning  *reassignments // reassignment.go
 
 	// ctx ends with the term: the goroutines forwarding watches into the
 	// inbox (forwarders) stop with it.

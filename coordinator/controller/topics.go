@@ -285,8 +285,7 @@ func (t *term) leaderAndISR(broker zkutil.BrokerRegistration, tps []zkutil.Topic
 		ps.ISR = slices.Clone(p.state.ISR)
 		ps.ZKVersion = p.zkVersion
 		ps.Replicas = slices.Clone(p.replicas)
-		ps.AddingReplicas = []int32{}
-		ps.RemovingReplicas = []int32{}
+		ps.AddingReplicas, ps.RemovingReplicas = t.addingRemoving(tp) // reassignment.go
 		ps.IsNew = isNew[tp]
 		ts := &req.TopicStates[len(req.TopicStates)-1]
 		ts.PartitionStates = append(ts.PartitionStates, ps)
