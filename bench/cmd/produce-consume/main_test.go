@@ -19,21 +19,3 @@ func TestRun(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-func TestPct(t *testing.T) {
-	ds := make([]time.Duration, 100)
-	for i := range ds {
-		ds[i] = time.Duration(100-i) * time.Millisecond
-	}
-	for _, tt := range []struct {
-		p    int
-		want time.Duration
-	}{{50, 50 * time.Millisecond}, {99, 99 * time.Millisecond}, {100, 100 * time.Millisecond}, {1, time.Millisecond}} {
-		if got := pct(ds, tt.p); got != tt.want {
-			t.Errorf("pct(1..100 ms, %d) = %v, want %v", tt.p, got, tt.want)
-		}
-	}
-	if got := pct(nil, 50); got != 0 {
-		t.Errorf("pct(nil, 50) = %v, want 0", got)
-	}
-}

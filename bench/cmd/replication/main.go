@@ -43,24 +43,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 type config struct {
@@ -107,23 +102,6 @@ func main() {
 	}
 }
 
-// cluster is the brokers, indexed by broker id - 1.
-type cluster struct {
-	brokers [numBrokers]*broker
-}
-
-func (c *cluster) addrs() []string {
-	var a []string
-	for _, b := range c.brokers {
-		a = append(a, b.addr)
-	}
-	return a
-}
-
-func (c *cluster) client(opts ...kgo.Opt) (*kgo.Client, error) {
-	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.addrs()...)}, opts...)...)
-}
-
 func run(ctx context.Context, cfg config) (err error) {
 	dir, err := os.MkdirTemp("", "gregor-bench-rf-")
 	if err != nil {
@@ -135,14 +113,9 @@ func run(ctx context.Context, cfg config) (err error) {
 		defer os.RemoveAll(dir)
 	}
 
-	bin := cfg.gregor
-	if bin == "" {
-		bin = filepath.Join(dir, "gregor")
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/gregor")
-		build.Dir = cfg.src
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/gregor in %s: %v\n%s", cfg.src, err, out)
-		}
+	bin, err := cluster.Binary(ctx, cfg.gregor, cfg.src, dir)
+	if err != nil {
+		return err
 	}
 
 	zk, err := zktest.StartServer()
@@ -151,53 +124,42 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	defer zk.Stop()
 
-	var c cluster
-	for i := range c.brokers {
-		b, err := newBroker(bin, filepath.Join(dir, "broker"+strconv.Itoa(i+1)), int32(i+1), zk.Connect()+"/gregor-bench", cfg.zkSessionTimeout)
+	// The brokers, indexed by broker id - 1.
+	c := make(cluster.Cluster, numBrokers)
+	for i := range c {
+		b, err := cluster.NewBroker(bin, filepath.Join(dir, "broker"+strconv.Itoa(i+1)), int32(i+1), zk.Connect()+"/gregor-bench",
+			"zookeeper.session.timeout.ms="+strconv.FormatInt(cfg.zkSessionTimeout.Milliseconds(), 10))
 		if err != nil {
 			return err
 		}
-		c.brokers[i] = b
+		c[i] = b
 	}
 	defer func() {
-		// Stop the brokers together: each controlled shutdown waits on
-		// the controller, so one at a time would add up.
-		errs := make([]error, numBrokers)
-		var wg sync.WaitGroup
-		for i, b := range c.brokers {
-			wg.Go(func() { errs[i] = b.stop() })
-		}
-		wg.Wait()
-		for i, b := range c.brokers {
-			if errs[i] != nil {
-				errs[i] = fmt.Errorf("broker %d: %w", b.id, errs[i])
-			}
-		}
-		err = errors.Join(append([]error{err}, errs...)...)
+		err = errors.Join(err, c.Stop())
 		if err != nil {
-			for _, b := range c.brokers {
-				err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, b.logPath, tail(b.logPath, 15))
+			for _, b := range c {
+				err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, b.LogPath, cluster.Tail(b.LogPath, 15))
 			}
 		}
 	}()
-	for _, b := range c.brokers {
-		if err := b.start(); err != nil {
+	for _, b := range c {
+		if err := b.Start(); err != nil {
 			return err
 		}
 	}
-	if err := c.waitBrokers(ctx, c.brokers[0], numBrokers, 0); err != nil {
+	if err := cluster.WaitBrokers(ctx, c[0], numBrokers, 0); err != nil {
 		return err
 	}
 
 	fmt.Printf("gregor replication: %d brokers, %s, GOMAXPROCS %d, zookeeper.session.timeout.ms %d\n",
 		numBrokers, runtime.Version(), runtime.GOMAXPROCS(0), cfg.zkSessionTimeout.Milliseconds())
 	if cfg.records > 0 {
-		if err := throughput(ctx, cfg, &c); err != nil {
+		if err := throughput(ctx, cfg, c); err != nil {
 			return err
 		}
 	}
 	if cfg.trials > 0 {
-		if err := failover(ctx, cfg, &c); err != nil {
+		if err := failover(ctx, cfg, c); err != nil {
 			return err
 		}
 	}
@@ -209,7 +171,7 @@ func run(ctx context.Context, cfg config) (err error) {
 
 // throughput produces the same records to an RF 3 topic with acks=all and
 // to an RF 1 topic with acks=1, and prints both and their ratio.
-func throughput(ctx context.Context, cfg config, c *cluster) error {
+func throughput(ctx context.Context, cfg config, c cluster.Cluster) error {
 	runs := []struct {
 		name   string
 		topic  string
@@ -225,7 +187,7 @@ func throughput(ctx context.Context, cfg config, c *cluster) error {
 		cfg.records, cfg.size, cfg.partitions, cfg.linger, cfg.maxBuffered)
 	var rates []float64
 	for _, r := range runs {
-		if err := c.createTopic(ctx, r.topic, int32(cfg.partitions), r.rf, r.minIsr); err != nil {
+		if err := c.CreateTopic(ctx, r.topic, int32(cfg.partitions), r.rf, r.minIsr); err != nil {
 			return err
 		}
 		p, err := produce(ctx, cfg, c, r.topic, r.acks)
@@ -237,7 +199,7 @@ func throughput(ctx context.Context, cfg config, c *cluster) error {
 		mb := float64(cfg.records) * float64(cfg.size) / 1e6
 		fmt.Printf("  %s %s: %.0f records/s  %.1f MB/s  (%v)  latency p50 %v  p99 %v  max %v\n",
 			r.name, r.desc, rate, mb/p.elapsed.Seconds(), p.elapsed.Round(time.Millisecond),
-			pct(p.latency, 50), pct(p.latency, 99), pct(p.latency, 100))
+			cluster.Pct(p.latency, 50), cluster.Pct(p.latency, 99), cluster.Pct(p.latency, 100))
 	}
 	fmt.Printf("  ratio (a)/(b), records/s: %.2f\n", rates[0]/rates[1])
 	return nil
@@ -245,12 +207,12 @@ func throughput(ctx context.Context, cfg config, c *cluster) error {
 
 // failover kills the leader of a one-partition RF 3 topic cfg.trials times
 // and prints the median and maximum time until an acks=all produce succeeds.
-func failover(ctx context.Context, cfg config, c *cluster) error {
+func failover(ctx context.Context, cfg config, c cluster.Cluster) error {
 	const topic = "bench-failover"
-	if err := c.createTopic(ctx, topic, 1, numBrokers, "2"); err != nil {
+	if err := c.CreateTopic(ctx, topic, 1, numBrokers, "2"); err != nil {
 		return err
 	}
-	cl, err := c.client(
+	cl, err := c.Client(
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite(),
@@ -269,7 +231,7 @@ func failover(ctx context.Context, cfg config, c *cluster) error {
 	for trial := range cfg.trials {
 		// Before each kill: every replica in the ISR, and a produce
 		// acknowledged, so that the client knows the current leader.
-		isr, leader, err := c.waitFullIsr(ctx, topic)
+		isr, leader, err := waitFullIsr(ctx, c, topic)
 		if err != nil {
 			return fmt.Errorf("trial %d: %w", trial+1, err)
 		}
@@ -279,35 +241,35 @@ func failover(ctx context.Context, cfg config, c *cluster) error {
 		if err != nil {
 			return fmt.Errorf("trial %d: produce before the kill: %w", trial+1, err)
 		}
-		victim := c.brokers[leader-1]
+		victim := c[leader-1]
 		t0 := time.Now()
-		if err := victim.kill(); err != nil {
+		if err := victim.Kill(); err != nil {
 			return err
 		}
 		d, err := firstAck(ctx, cl, value, t0)
 		if err != nil {
 			return fmt.Errorf("trial %d, leader %d killed: %w", trial+1, leader, err)
 		}
-		_, newLeader, _ := c.partition(ctx, c.brokers[leader%numBrokers], topic)
+		_, newLeader, _ := partition(ctx, c[leader%numBrokers], topic)
 		fmt.Printf("  trial %2d: ISR %v, killed leader %d, new leader %d, first acks=all produce after %v\n",
 			trial+1, isr, leader, newLeader, d.Round(time.Millisecond))
 		times = append(times, d)
 
 		// Restart the killed broker once its old session has expired
 		// (else its registration would clash with the old one).
-		survivor := c.brokers[leader%numBrokers]
-		if err := c.waitBrokers(ctx, survivor, numBrokers-1, leader); err != nil {
+		survivor := c[leader%numBrokers]
+		if err := cluster.WaitBrokers(ctx, survivor, numBrokers-1, leader); err != nil {
 			return fmt.Errorf("trial %d: %w", trial+1, err)
 		}
-		if err := victim.start(); err != nil {
+		if err := victim.Start(); err != nil {
 			return err
 		}
 	}
-	if _, _, err := c.waitFullIsr(ctx, topic); err != nil {
+	if _, _, err := waitFullIsr(ctx, c, topic); err != nil {
 		return err
 	}
 	fmt.Printf("  failover time: median %v  max %v  (detection is bounded by zookeeper.session.timeout.ms %d)\n",
-		median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), cfg.zkSessionTimeout.Milliseconds())
+		cluster.Median(times).Round(time.Millisecond), slices.Max(times).Round(time.Millisecond), cfg.zkSessionTimeout.Milliseconds())
 	return nil
 }
 
@@ -327,214 +289,10 @@ func firstAck(ctx context.Context, cl *kgo.Client, value []byte, t0 time.Time) (
 	return 0, fmt.Errorf("no acknowledged produce within 90 s of the kill: %v", last)
 }
 
-// median returns the median of ds (the mean of the middle two for an even
-// count), sorting ds.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	n := len(ds)
-	if n%2 == 1 {
-		return ds[n/2]
-	}
-	return (ds[n/2-1] + ds[n/2]) / 2
-}
-
-// broker is one gregor broker, run as a child process; it can be killed
-// and started again on the same port and directory.
-type broker struct {
-	id        int32
-	addr      string
-	bin       string
-	dir       string
-	propsPath string
-	logPath   string
-
-	cmd  *exec.Cmd     // nil before the first start
-	done chan struct{} // closed once cmd has been waited for
-	err  error         // cmd.Wait's result, once done is closed
-}
-
-func newBroker(bin, dir string, id int32, zkConnect string, sessionTimeout time.Duration) (*broker, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	props := strings.Join([]string{
-		"broker.id=" + strconv.Itoa(int(id)),
-		"listeners=PLAINTEXT://" + addr,
-		"log.dirs=" + filepath.Join(dir, "logs"),
-		"zookeeper.connect=" + zkConnect,
-		"zookeeper.session.timeout.ms=" + strconv.FormatInt(sessionTimeout.Milliseconds(), 10),
-	}, "\n") + "\n"
-	b := &broker{id: id, addr: addr, bin: bin, dir: dir,
-		propsPath: filepath.Join(dir, "server.properties"), logPath: filepath.Join(dir, "broker.log")}
-	if err := os.WriteFile(b.propsPath, []byte(props), 0o644); err != nil {
-		return nil, err
-	}
-	return b, nil
-}
-
-// start runs the broker, appending to its log file.
-func (b *broker) start() error {
-	logf, err := os.OpenFile(b.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	defer logf.Close() // the child has its own descriptor
-	cmd := exec.Command(b.bin, "server", "start", b.propsPath, "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Dir = b.dir
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting broker %d: %w", b.id, err)
-	}
-	done := make(chan struct{})
-	b.cmd, b.done = cmd, done
-	go func() {
-		b.err = cmd.Wait()
-		close(done)
-	}()
-	return nil
-}
-
-// running reports whether the broker's process has not exited.
-func (b *broker) running() bool {
-	if b.cmd == nil {
-		return false
-	}
-	select {
-	case <-b.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// kill sends SIGKILL to the broker's PID and waits for it to exit.
-func (b *broker) kill() error {
-	if !b.running() {
-		return fmt.Errorf("broker %d is not running: %v", b.id, b.err)
-	}
-	if err := syscall.Kill(b.cmd.Process.Pid, syscall.SIGKILL); err != nil {
-		return fmt.Errorf("kill -9 broker %d: %w", b.id, err)
-	}
-	<-b.done
-	return nil
-}
-
-// stop sends SIGTERM to the broker's PID and waits for it to exit,
-// sending SIGKILL after 30 s. It reports an unclean exit. A broker that
-// was never started, or killed on purpose and not restarted, is no error.
-func (b *broker) stop() error {
-	if b.cmd == nil {
-		return nil
-	}
-	select {
-	case <-b.done:
-		if b.err != nil && !isKilled(b.err) {
-			return fmt.Errorf("the broker had exited: %v", b.err)
-		}
-		return nil
-	default:
-	}
-	_ = syscall.Kill(b.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-b.done:
-		if b.err != nil {
-			return fmt.Errorf("the broker exited with %v on SIGTERM", b.err)
-		}
-		return nil
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(b.cmd.Process.Pid, syscall.SIGKILL)
-		<-b.done
-		return errors.New("the broker did not exit within 30 s of SIGTERM; killed")
-	}
-}
-
-// isKilled reports whether err is the exit of a process killed by SIGKILL.
-func isKilled(err error) bool {
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
-}
-
-// poll runs cond every 50 ms until it returns true, ctx ends or timeout
-// passes.
-func poll(ctx context.Context, timeout time.Duration, what string, cond func(ctx context.Context) (bool, string)) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
-		ok, last := cond(rctx)
-		rcancel()
-		if ok {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no %s within %v (%w); last seen: %s", what, timeout, ctx.Err(), last)
-		case <-tick.C:
-		}
-	}
-}
-
-// metadata asks broker b alone for the brokers and, if topic is not empty,
-// that topic.
-func metadata(ctx context.Context, b *broker, topic string) (*kmsg.MetadataResponse, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.addr))
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	if topic != "" {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(topic)
-		req.Topics = append(req.Topics, rt)
-	}
-	// A request to the seed broker itself, not to any broker of the
-	// cluster: this is that broker's view.
-	return req.RequestWith(ctx, cl)
-}
-
-// waitBrokers waits until broker via lists exactly n live brokers, with a
-// controller, none of which is the broker with id absent (0: none).
-func (c *cluster) waitBrokers(ctx context.Context, via *broker, n int, absent int32) error {
-	what := fmt.Sprintf("%d live brokers", n)
-	if absent != 0 {
-		what += fmt.Sprintf(" without broker %d", absent)
-	}
-	return poll(ctx, 60*time.Second, what, func(ctx context.Context) (bool, string) {
-		resp, err := metadata(ctx, via, "")
-		if err != nil {
-			return false, err.Error()
-		}
-		var ids []int32
-		for _, b := range resp.Brokers {
-			ids = append(ids, b.NodeID)
-		}
-		slices.Sort(ids)
-		return len(ids) == n && !slices.Contains(ids, absent) && resp.ControllerID >= 0,
-			fmt.Sprintf("brokers %v, controller %d", ids, resp.ControllerID)
-	})
-}
-
 // partition returns partition 0 of topic's ISR and leader as broker b sees
 // them.
-func (c *cluster) partition(ctx context.Context, b *broker, topic string) (isr []int32, leader int32, err error) {
-	resp, err := metadata(ctx, b, topic)
+func partition(ctx context.Context, b *cluster.Broker, topic string) (isr []int32, leader int32, err error) {
+	resp, err := cluster.Metadata(ctx, b, topic)
 	if err != nil {
 		return nil, -1, err
 	}
@@ -554,15 +312,15 @@ func (c *cluster) partition(ctx context.Context, b *broker, topic string) (isr [
 
 // waitFullIsr waits until every broker reports every replica of partition
 // 0 of topic in its ISR, under a leader, and returns the ISR and leader.
-func (c *cluster) waitFullIsr(ctx context.Context, topic string) (isr []int32, leader int32, err error) {
-	err = poll(ctx, 60*time.Second, "full ISR of "+topic, func(ctx context.Context) (bool, string) {
-		for _, b := range c.brokers {
-			i, l, err := c.partition(ctx, b, topic)
+func waitFullIsr(ctx context.Context, c cluster.Cluster, topic string) (isr []int32, leader int32, err error) {
+	err = cluster.Poll(ctx, 60*time.Second, "full ISR of "+topic, c, func(ctx context.Context) (bool, string) {
+		for _, b := range c {
+			i, l, err := partition(ctx, b, topic)
 			if err != nil {
-				return false, fmt.Sprintf("broker %d: %v", b.id, err)
+				return false, fmt.Sprintf("broker %d: %v", b.ID, err)
 			}
 			if len(i) != numBrokers || l < 1 || l > numBrokers {
-				return false, fmt.Sprintf("broker %d: leader %d, ISR %v", b.id, l, i)
+				return false, fmt.Sprintf("broker %d: leader %d, ISR %v", b.ID, l, i)
 			}
 			isr, leader = i, l
 		}
@@ -571,66 +329,13 @@ func (c *cluster) waitFullIsr(ctx context.Context, topic string) (isr []int32, l
 	return isr, leader, err
 }
 
-// createTopic creates topic with replication factor rf (and
-// min.insync.replicas minIsr unless empty) and waits until every broker
-// sees every partition with a leader and a full ISR.
-func (c *cluster) createTopic(ctx context.Context, topic string, partitions int32, rf int16, minIsr string) error {
-	cl, err := c.client()
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	err = poll(ctx, 30*time.Second, "topic "+topic+" created", func(ctx context.Context) (bool, string) {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
-		if minIsr != "" {
-			rc := kmsg.NewCreateTopicsRequestTopicConfig()
-			rc.Name, rc.Value = "min.insync.replicas", kmsg.StringPtr(minIsr)
-			rt.Configs = append(rt.Configs, rc)
-		}
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 4000
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			return false, err.Error()
-		}
-		code := resp.Topics[0].ErrorCode
-		return code == 0 || code == kerr.TopicAlreadyExists.Code, fmt.Sprint(kerr.ErrorForCode(code))
-	})
-	if err != nil {
-		return err
-	}
-	return poll(ctx, 30*time.Second, "topic "+topic+" online", func(ctx context.Context) (bool, string) {
-		for _, b := range c.brokers {
-			resp, err := metadata(ctx, b, topic)
-			if err != nil {
-				return false, fmt.Sprintf("broker %d: %v", b.id, err)
-			}
-			if len(resp.Topics) != 1 {
-				return false, fmt.Sprintf("broker %d: %d topics", b.id, len(resp.Topics))
-			}
-			ready := 0
-			for _, p := range resp.Topics[0].Partitions {
-				if p.ErrorCode == 0 && p.Leader >= 0 && len(p.ISR) == int(rf) {
-					ready++
-				}
-			}
-			if int32(ready) != partitions {
-				return false, fmt.Sprintf("broker %d: %d of %d partitions led with a full ISR", b.id, ready, partitions)
-			}
-		}
-		return true, ""
-	})
-}
-
 type produceResult struct {
 	elapsed time.Duration
 	latency []time.Duration // per record, Produce call to promise
 }
 
-func produce(ctx context.Context, cfg config, c *cluster, topic string, acks kgo.Acks) (produceResult, error) {
-	cl, err := c.client(
+func produce(ctx context.Context, cfg config, c cluster.Cluster, topic string, acks kgo.Acks) (produceResult, error) {
+	cl, err := c.Client(
 		kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(acks),
 		kgo.DisableIdempotentWrite(),
@@ -645,52 +350,7 @@ func produce(ctx context.Context, cfg config, c *cluster, topic string, acks kgo
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	value := make([]byte, cfg.size)
-	rng := rand.NewChaCha8([32]byte{})
-	rng.Read(value)
-
-	res := produceResult{latency: make([]time.Duration, cfg.records)}
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-	)
-	wg.Add(cfg.records)
-	start := time.Now()
-	for i := range cfg.records {
-		t0 := time.Now()
-		cl.Produce(ctx, &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
-			res.latency[i] = time.Since(t0)
-			if err != nil {
-				errOnce.Do(func() { firstErr = err })
-			}
-			wg.Done()
-		})
-	}
-	wg.Wait()
-	res.elapsed = time.Since(start)
-	if firstErr != nil {
-		return res, fmt.Errorf("produce: %w", firstErr)
-	}
-	return res, nil
-}
-
-// pct returns the p-th percentile of ds (nearest rank), sorting ds.
-func pct(ds []time.Duration, p int) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	slices.Sort(ds)
-	i := (len(ds)*p+99)/100 - 1
-	return ds[max(i, 0)].Round(10 * time.Microsecond)
-}
-
-// tail returns the last n lines of the file at path.
-func tail(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+	var res produceResult
+	res.elapsed, res.latency, err = cluster.Produce(ctx, cl, cfg.records, cfg.size)
+	return res, err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -21,49 +20,5 @@ func TestRun(t *testing.T) {
 		trials: 1, zkSessionTimeout: 3 * time.Second, src: "../../.."}
 	if err := run(ctx, cfg); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestMedian(t *testing.T) {
-	ms := func(v ...int) []time.Duration {
-		var ds []time.Duration
-		for _, x := range v {
-			ds = append(ds, time.Duration(x)*time.Millisecond)
-		}
-		return ds
-	}
-	for _, tt := range []struct {
-		in   []time.Duration
-		want time.Duration
-	}{
-		{nil, 0},
-		{ms(7), 7 * time.Millisecond},
-		{ms(9, 1, 5), 5 * time.Millisecond},
-		{ms(8, 2, 6, 4), 5 * time.Millisecond},
-	} {
-		if got := median(tt.in); got != tt.want {
-			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
-		}
-	}
-}
-
-// TestIsKilled checks that stop tells a broker killed on purpose (SIGKILL,
-// no error) from one that exited by itself (an error).
-func TestIsKilled(t *testing.T) {
-	killed := exec.Command("sleep", "60")
-	if err := killed.Start(); err != nil {
-		t.Fatal(err)
-	}
-	if err := killed.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	if err := killed.Wait(); !isKilled(err) {
-		t.Errorf("isKilled(%v) = false after SIGKILL, want true", err)
-	}
-	if err := exec.Command("false").Run(); err == nil || isKilled(err) {
-		t.Errorf("isKilled(%v) = true for exit status 1, want false", err)
-	}
-	if isKilled(nil) {
-		t.Error("isKilled(nil) = true, want false")
 	}
 }
