@@ -4,6 +4,10 @@
 // does not grow with what only the benchmarks need; a replace directive
 // points it at the broker's source in the parent directory.
 //
-// `make bench` runs cmd/produce-consume after the storage engine's figures;
-// docs/BENCHMARKS.md records the results.
+// `make bench` runs, after the storage engine's figures, cmd/produce-consume
+// (one broker: a million 1 KiB records produced and consumed) and
+// cmd/replication (three brokers: RF 3 acks=all against RF 1 acks=1, and
+// leader failover time). internal/cluster holds what both share: building
+// the binary, starting, killing and stopping brokers by PID, polling with
+// deadlines, percentiles. docs/BENCHMARKS.md records the results.
 package bench
