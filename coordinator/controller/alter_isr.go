@@ -135,7 +135,10 @@ func (t *term) alterISR(ctx context.Context, req *kmsg.AlterPartitionRequest) (*
 		resp.ErrorCode = kerr.StaleBrokerEpoch.Code
 		return resp, nil
 	}
-	answers := map[zkutil.TopicPartition]*kmsg.AlterPartitionResponseTopicPartition{}
+	// answers locates each partition's answer in resp by index: pointers
+	// into the slices would go stale as they grow.
+	type at struct{ topic, partition int }
+	answers := map[zkutil.TopicPartition]at{}
 	var writes []zkutil.PartitionStateWrite
 	for i, rt := range req.Topics {
 		rtResp := kmsg.NewAlterPartitionResponseTopic()
@@ -159,7 +162,7 @@ func (t *term) alterISR(ctx context.Context, req *kmsg.AlterPartitionRequest) (*
 				ans.LeaderID, ans.LeaderEpoch, ans.ISR, ans.PartitionEpoch = p.state.Leader, p.state.LeaderEpoch, slices.Clone(p.state.ISR), p.zkVersion
 			}
 			resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, ans)
-			answers[tp] = &resp.Topics[i].Partitions[len(resp.Topics[i].Partitions)-1]
+			answers[tp] = at{i, len(resp.Topics[i].Partitions) - 1}
 		}
 	}
 	if len(writes) == 0 {
@@ -168,7 +171,8 @@ func (t *term) alterISR(ctx context.Context, req *kmsg.AlterPartitionRequest) (*
 	changed := tpSet{}
 	var reread []zkutil.TopicPartition
 	for _, r := range t.c.cfg.ZK.SetPartitionStates(ctx, t.fence, writes) {
-		ans, p := answers[r.TopicPartition], t.partition(r.TopicPartition)
+		loc := answers[r.TopicPartition]
+		ans, p := &resp.Topics[loc.topic].Partitions[loc.partition], t.partition(r.TopicPartition)
 		switch {
 		case r.Err == nil:
 			p.state, p.zkVersion = r.State, r.ZkVersion

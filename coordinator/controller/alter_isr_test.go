@@ -188,3 +188,52 @@ func TestAlterISRTimesOutWithTheContext(t *testing.T) {
 		t.Fatalf("AlterISR with a done context: %v, want REQUEST_TIMED_OUT", err)
 	}
 }
+
+// One AlterIsr carrying several partitions of a topic gets every answer
+// right: the answers once pointed into a slice that moved as it grew, and
+// all but the last were sent empty (ISR [], version 0), which left leaders
+// with an empty ISR that no later proposal could repair.
+func TestAlterISRManyPartitionsOfOneTopic(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	sender := newRecordingSender()
+	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
+	ctl := controllerOf(t, members...)
+	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	rest := others(ctl.id, members...)
+	leader, follower := rest[0], rest[1]
+	const n = 9
+	assignment := map[int32][]int32{}
+	for p := int32(0); p < n; p++ {
+		assignment[p] = []int32{leader, follower, ctl.id}
+	}
+	if err := ctl.zk.CreateTopic(context.Background(), "many", zkutil.TopicAssignment{TopicID: zkutil.NewUUID(), Partitions: assignment}); err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrAlterPartitionRequest()
+	req.BrokerID, req.BrokerEpoch = leader, brokerEpoch(t, ctl.zk, leader)
+	rt := kmsg.NewAlterPartitionRequestTopic()
+	rt.Topic = "many"
+	versions := map[int32]int32{}
+	for p := int32(0); p < n; p++ {
+		tp := zkutil.TopicPartition{Topic: "many", Partition: p}
+		stateIs(t, ctl.zk, tp, "state", func(zkutil.PartitionState) bool { return true })
+		_, v, err := ctl.zk.PartitionState(context.Background(), tp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions[p] = v
+		rp := kmsg.NewAlterPartitionRequestTopicPartition()
+		rp.Partition, rp.LeaderEpoch, rp.PartitionEpoch, rp.NewISR = p, 0, v, []int32{leader, follower}
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := ctl.ctrl.AlterISR(context.Background(), req)
+	if err != nil || resp.ErrorCode != 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != n {
+		t.Fatalf("AlterISR: %+v %v", resp, err)
+	}
+	for _, ans := range resp.Topics[0].Partitions {
+		if ans.ErrorCode != 0 || !slices.Equal(ans.ISR, []int32{leader, follower}) || ans.PartitionEpoch != versions[ans.Partition]+1 || ans.LeaderID != leader {
+			t.Errorf("partition %d answered %+v", ans.Partition, ans)
+		}
+	}
+}
