@@ -39,6 +39,7 @@ const (
 // brokers, one topic and a verifiable producer writing to it.
 type faultRun struct {
 	t     *testing.T
+	start time.Time
 	c     *Cluster
 	topic string
 	prod  *verifiableProducerProc
@@ -49,10 +50,30 @@ type faultRun struct {
 // quickly) and the extra server.properties lines.
 func startFault(t *testing.T, extra ...string) *faultRun {
 	t.Helper()
+	start := time.Now()
 	zk := zktest.StartEnsemble(t, 3)
 	props := append([]string{"replica.lag.time.max.ms=3000"}, extra...)
 	c := StartClusterOn(t, zk.Chroot(t), 3, props...)
-	return &faultRun{t: t, c: c, topic: "fault"}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// The debug lines of the harness's log tail are mostly requests;
+		// show the broker's own story too.
+		for _, b := range c.Brokers {
+			data, _ := os.ReadFile(b.LogPath)
+			var keep []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if l != "" && !strings.Contains(l, "level=debug") {
+					keep = append(keep, l)
+				}
+			}
+			keep = keep[max(0, len(keep)-60):]
+			t.Logf("broker %d's log without debug lines (last %d):\n%s", b.ID, len(keep), strings.Join(keep, "\n"))
+		}
+	})
+	t.Logf("ensemble and brokers up in %v", time.Since(start).Round(time.Millisecond))
+	return &faultRun{t: t, c: c, topic: "fault", start: time.Now()}
 }
 
 // createTopic creates the topic with 6 partitions, replication factor 3 and
@@ -302,10 +323,12 @@ func (f *faultRun) stopProducer() {
 //     segment files read with logstore.ScanBatches.
 func (f *faultRun) verify() {
 	f.t.Helper()
+	f.t.Logf("faults done after %v", time.Since(f.start).Round(time.Millisecond))
 	f.stopProducer()
 	f.waitISR(f.c, 3, -1)
 	hw := f.highWatermarks()
 	recs := f.consumeTo(hw)
+	f.t.Logf("in sync and consumed %v after the faults", time.Since(f.start).Round(time.Millisecond))
 
 	where := map[string]string{}
 	for p, rs := range recs {
@@ -339,13 +362,27 @@ func (f *faultRun) verify() {
 		}
 	}
 	unacked := len(where) - len(acks)
+	kinds := map[string]int{}
+	p.mu.Lock()
+	for _, e := range p.errs {
+		kinds[strings.TrimPrefix(e.Exception, "class org.apache.kafka.common.")+": "+e.Message]++
+	}
+	p.mu.Unlock()
+	if len(kinds) > 0 {
+		f.t.Logf("send errors: %v", kinds)
+	}
 	f.t.Logf("%d records acknowledged, %d failed, %d in the log without an acknowledgement; high watermarks %v", len(acks), errs, unacked, hw)
 
 	// Stop the brokers cleanly so that their segment files are complete,
 	// then compare the replicas.
+	stopAt := time.Now()
+	var wg sync.WaitGroup
 	for _, b := range f.c.Brokers {
-		b.Stop()
+		wg.Add(1)
+		go func() { defer wg.Done(); b.Stop() }()
 	}
+	wg.Wait()
+	f.t.Logf("brokers stopped in %v", time.Since(stopAt).Round(time.Millisecond))
 	for part := range int32(faultPartitions) {
 		var ref []byte
 		var refID int32
