@@ -122,7 +122,14 @@ func freePort(t testing.TB) int {
 // when t ends. extra server.properties lines apply to every broker.
 func StartCluster(t testing.TB, n int, extra ...string) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t, ZKConnect: zktest.Shared(t).Chroot(t)}
+	return StartClusterOn(t, zktest.Shared(t).Chroot(t), n, extra...)
+}
+
+// StartClusterOn is StartCluster on the ZooKeeper connect string zkConnect
+// (with its chroot), e.g. that of an ensemble of the test's own.
+func StartClusterOn(t testing.TB, zkConnect string, n int, extra ...string) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t, ZKConnect: zkConnect}
 	bin := gregorBinary(t)
 	for id := int32(1); id <= int32(n); id++ {
 		dir := t.TempDir()
