@@ -2,7 +2,6 @@ package integration
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,23 +24,19 @@ import (
 // processes and three -race brokers, more than two cores run in parallel.
 func TestFault(t *testing.T) {
 	for _, tt := range []struct {
-		name     string
-		extra    []string
-		run      func(*faultRun)
-		knownBug bool // skipped: see skipKnownISRBug
+		name  string
+		extra []string
+		run   func(*faultRun)
 	}{
-		{"clean-bounce", nil, faultCleanBounce, false},
-		{"hard-bounce-leader", nil, faultHardBounceLeader, false},
-		{"hard-bounce-controller", nil, faultHardBounceController, false},
+		{"clean-bounce", nil, faultCleanBounce},
+		{"hard-bounce-leader", nil, faultHardBounceLeader},
+		{"hard-bounce-controller", nil, faultHardBounceController},
 		// A longer session so that the frozen follower leaves the ISR
 		// (replica.lag.time.max.ms=3000) well before ZooKeeper expires it.
-		{"pause-follower", []string{"zookeeper.session.timeout.ms=15000"}, faultPauseFollower, true},
-		{"two-down", nil, faultTwoDown, true},
+		{"pause-follower", []string{"zookeeper.session.timeout.ms=15000"}, faultPauseFollower},
+		{"two-down", nil, faultTwoDown},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.knownBug {
-				skipKnownISRBug(t)
-			}
 			start := time.Now()
 			f := startFault(t, tt.extra...)
 			tt.run(f)
@@ -232,26 +227,4 @@ func faultTwoDown(f *faultRun) {
 	f.prod.mu.Unlock()
 	f.waitISR(f.c, 3, -1)
 	f.waitAcks(f.c, 50)
-}
-
-// skipKnownISRBug skips a case that trips a broker bug, unless
-// GREGOR_FAULT_KNOWN_BUGS is set.
-//
-// The bug: the controller's AlterIsr handler (coordinator/controller/
-// alter_isr.go, term.alterISR) keeps a pointer to each partition's answer
-// in resp.Topics[i].Partitions while still appending to that slice; when
-// an append reallocates, the earlier pointers address the old array, so a
-// partition whose ISR write succeeded is answered with the zero value:
-// no error, ISR [] and partition epoch 0. The leader
-// (server/partition.go, onISRChangeAnswered) adopts ISR [] and zkVersion
-// 0; from then on every produce fails NOT_ENOUGH_REPLICAS and every
-// AlterIsr it sends is refused INVALID_UPDATE_VERSION (its broker log
-// repeats `expanding the ISR isr="[]" new_isr="[2]"` and `the controller
-// refused the ISR change`), so the ISR never grows back. It takes two or
-// more partitions of one topic in one AlterIsr batch, which a frozen or
-// returning follower of several partitions causes.
-func skipKnownISRBug(t *testing.T) {
-	if os.Getenv("GREGOR_FAULT_KNOWN_BUGS") == "" {
-		t.Skip("broker bug: AlterIsr answers a batch of partitions with ISR [] (see skipKnownISRBug); set GREGOR_FAULT_KNOWN_BUGS=1 to run")
-	}
 }
