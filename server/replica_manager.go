@@ -177,6 +177,12 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 			p = newPartition(tp, rm.brokerID, l, rm.stateLog, rm.repl)
 		}
 		if st.Leader == rm.brokerID {
+			if rm.fetchers != nil && !newlyHosted {
+				// Stop following first (Kafka's makeLeaders does): a
+				// fetcher still appending the old leader's batches after
+				// the new epoch started would mix the two into this log.
+				rm.fetchers.removePartitions([]logstore.TopicPartition{tp})
+			}
 			if _, _, err := p.makeLeader(st); err != nil {
 				rm.stateLog.WithFields(fields).WithError(err).Error("cannot record the new leader epoch")
 				codes[tp] = errorCode(rm.log, fmt.Errorf("server: become leader of %s: %w", tp, err))
