@@ -223,7 +223,11 @@ func (t *term) checkAlterISR(sender int32, p *partition, rp kmsg.AlterPartitionR
 		if !slices.Contains(p.replicas, r) || slices.Contains(rp.NewISR[:i], r) {
 			return kerr.InvalidRequest.Code, false
 		}
-		if t.shuttingDown[r] && !slices.Contains(p.state.ISR, r) {
+		// A broker may join the ISR only while it is alive and not
+		// shutting down (KIP-841): a leader's proposal can name a replica
+		// that died since it last fetched, and an ISR holding a dead
+		// broker would stall acks=all until the lag time removed it.
+		if (t.shuttingDown[r] || !t.alive(r)) && !slices.Contains(p.state.ISR, r) {
 			return kerr.IneligibleReplica.Code, false
 		}
 	}

@@ -237,3 +237,42 @@ func TestAlterISRManyPartitionsOfOneTopic(t *testing.T) {
 		}
 	}
 }
+
+// A leader may propose a follower that has died since it last fetched;
+// the controller refuses to add a broker that is not alive
+// (INELIGIBLE_REPLICA), since an ISR holding it would stall acks=all until
+// the lag time removed it again.
+func TestAlterISRRefusesADeadReplica(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	sender := newRecordingSender()
+	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
+	ctl := controllerOf(t, members...)
+	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	rest := others(ctl.id, members...)
+	leader, follower := rest[0], rest[1]
+	tp := zkutil.TopicPartition{Topic: "t", Partition: 0}
+	if err := ctl.zk.CreateTopic(context.Background(), "t", zkutil.TopicAssignment{
+		TopicID: zkutil.NewUUID(), Partitions: map[int32][]int32{0: {leader, follower, ctl.id}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stateIs(t, ctl.zk, tp, "state", func(zkutil.PartitionState) bool { return true })
+	_, v0, err := ctl.zk.PartitionState(context.Background(), tp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := brokerEpoch(t, ctl.zk, leader)
+	resp, err := ctl.ctrl.AlterISR(context.Background(), alterISRRequest(leader, epoch, tp, 0, v0, leader, ctl.id))
+	if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("shrink: %+v %v", resp, err)
+	}
+	memberByID(members, follower).stop()
+	eventually(t, "the follower gone", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 2 })
+	resp, err = ctl.ctrl.AlterISR(context.Background(), alterISRRequest(leader, epoch, tp, 0, v0+1, leader, ctl.id, follower))
+	if err != nil || resp.Topics[0].Partitions[0].ErrorCode != kerr.IneligibleReplica.Code {
+		t.Fatalf("adding a dead broker: %+v %v, want INELIGIBLE_REPLICA", resp, err)
+	}
+	stateIs(t, ctl.zk, tp, "ISR without the dead broker", func(s zkutil.PartitionState) bool {
+		return slices.Equal(s.ISR, []int32{leader, ctl.id})
+	})
+}
