@@ -75,7 +75,7 @@ func faultCleanBounce(f *faultRun) {
 // faultHardBounceLeader kills partition 0's leader with SIGKILL three
 // times. Once ZooKeeper expires its session the controller elects a
 // leader from the ISR; the producer, after retrying, goes on. The killed
-// broker restarts after that (its old registration is gone) and truncates
+// broker restarts once its old registration is gone and truncates
 // to the new leader's epochs before it rejoins the ISR.
 func faultHardBounceLeader(f *faultRun) {
 	f.createTopic(nil)
@@ -89,7 +89,7 @@ func faultHardBounceLeader(f *faultRun) {
 			return st[0].Leader >= 0 && st[0].Leader != old
 		})
 		f.waitAcks(s, 50)
-		b.Restart()
+		f.c.RestartAfterExpiry(b)
 		f.waitISR(f.c, 3, -1)
 	}
 }
@@ -117,7 +117,7 @@ func faultHardBounceController(f *faultRun) {
 	}, &last)
 	f.waitISR(s, 2, old)
 	f.waitAcks(s, 50)
-	b.Restart()
+	f.c.RestartAfterExpiry(b)
 	f.waitISR(f.c, 3, -1)
 }
 
@@ -215,7 +215,7 @@ func faultTwoDown(f *faultRun) {
 	quiet := alone.Add(time.Second)
 	before := time.Now()
 	for _, b := range killed {
-		b.Restart()
+		f.c.RestartAfterExpiry(b)
 	}
 	f.prod.mu.Lock()
 	for _, a := range f.prod.acks {

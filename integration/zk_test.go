@@ -2,6 +2,8 @@ package integration
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -58,4 +60,21 @@ func (z *ClusterZK) BrokerCzxid(id int32) (int64, error) {
 		return 0, err
 	}
 	return st.Czxid, nil
+}
+
+// RestartAfterExpiry restarts b once its old registration is gone from
+// /brokers/ids. After kill -9 the znode lives until ZooKeeper expires the
+// dead process's session, and a broker started before that refuses to
+// register, as Kafka's does; a leader elsewhere is no proof of the expiry
+// (leadership can move for other reasons).
+func (c *Cluster) RestartAfterExpiry(b *Broker) {
+	c.t.Helper()
+	z := c.ZK()
+	var last string
+	c.waitFor(60*time.Second, fmt.Sprintf("broker %d's old registration to expire", b.ID), func() bool {
+		ids, err := z.BrokerIDs()
+		last = fmt.Sprint(ids, err)
+		return err == nil && !slices.Contains(ids, b.ID)
+	}, &last)
+	b.Restart()
 }
