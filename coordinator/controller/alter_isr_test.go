@@ -57,12 +57,20 @@ func memberByID(members []*member, id int32) *member {
 	return nil
 }
 
-func TestAlterISR(t *testing.T) {
+// threeMembers starts three controller candidates on a fresh chroot and
+// waits until the controller knows them all.
+func threeMembers(t *testing.T) (members []*member, ctl *member, sender *recordingSender) {
+	t.Helper()
 	connect := zktest.Shared(t).Chroot(t)
-	sender := newRecordingSender()
-	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
-	ctl := controllerOf(t, members...)
+	sender = newRecordingSender()
+	members = []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
+	ctl = controllerOf(t, members...)
 	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	return members, ctl, sender
+}
+
+func TestAlterISR(t *testing.T) {
+	members, ctl, sender := threeMembers(t)
 	// The partition's leader is not the controller, so that it can be
 	// stopped at the end without a controller failover.
 	rest := others(ctl.id, members...)
@@ -194,11 +202,7 @@ func TestAlterISRTimesOutWithTheContext(t *testing.T) {
 // all but the last were sent empty (ISR [], version 0), which left leaders
 // with an empty ISR that no later proposal could repair.
 func TestAlterISRManyPartitionsOfOneTopic(t *testing.T) {
-	connect := zktest.Shared(t).Chroot(t)
-	sender := newRecordingSender()
-	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
-	ctl := controllerOf(t, members...)
-	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	members, ctl, _ := threeMembers(t)
 	rest := others(ctl.id, members...)
 	leader, follower := rest[0], rest[1]
 	const n = 9
@@ -243,11 +247,7 @@ func TestAlterISRManyPartitionsOfOneTopic(t *testing.T) {
 // (INELIGIBLE_REPLICA), since an ISR holding it would stall acks=all until
 // the lag time removed it again.
 func TestAlterISRRefusesADeadReplica(t *testing.T) {
-	connect := zktest.Shared(t).Chroot(t)
-	sender := newRecordingSender()
-	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, 3, sender)}
-	ctl := controllerOf(t, members...)
-	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	members, ctl, sender := threeMembers(t)
 	rest := others(ctl.id, members...)
 	leader, follower := rest[0], rest[1]
 	tp := zkutil.TopicPartition{Topic: "t", Partition: 0}
