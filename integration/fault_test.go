@@ -35,6 +35,7 @@ func TestFault(t *testing.T) {
 		// (replica.lag.time.max.ms=3000) well before ZooKeeper expires it.
 		{"pause-follower", []string{"zookeeper.session.timeout.ms=15000"}, faultPauseFollower},
 		{"two-down", nil, faultTwoDown},
+		{"leader-session-expiry", nil, faultLeaderSessionExpiry},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
@@ -167,6 +168,52 @@ func faultPauseFollower(f *faultRun) {
 	resumed = true
 	f.waitISR(f.c, 3, -1)
 	f.t.Logf("broker %d back in every ISR %v after SIGSTOP", frozen.ID, time.Since(paused).Round(time.Millisecond))
+}
+
+// faultLeaderSessionExpiry freezes a broker that leads partitions (not the
+// controller) with SIGSTOP beyond zookeeper.session.timeout.ms: ZooKeeper
+// expires its session, the controller moves its leaderships to the other
+// ISR members and acks=all goes on with two. On SIGCONT the broker still
+// believes it leads until it learns of the expiry; it cannot acknowledge
+// anything meanwhile (no follower fetches from it at its old epoch), then
+// registers again, follows, truncates to the new leaders' epochs and
+// rejoins every ISR.
+func faultLeaderSessionExpiry(f *faultRun) {
+	f.createTopic(nil)
+	f.startProducer(60, 250*time.Millisecond)
+	st := f.waitISR(f.c, 3, -1)
+	ctrl := f.c.Controller()
+	var frozen *Broker
+	for _, p := range st {
+		if p.Leader != ctrl {
+			frozen = f.c.Broker(p.Leader)
+			break
+		}
+	}
+	if frozen == nil {
+		f.t.Fatalf("the controller %d leads every partition: %+v", ctrl, st)
+	}
+	frozen.signal(syscall.SIGSTOP)
+	resumed := false
+	f.t.Cleanup(func() {
+		if !resumed {
+			frozen.signal(syscall.SIGCONT)
+		}
+	})
+	s := f.c.Without(frozen.ID)
+	f.waitState(s, "no leadership on the frozen broker", func(st map[int32]partState) bool {
+		for _, p := range st {
+			if p.Leader < 0 || p.Leader == frozen.ID {
+				return false
+			}
+		}
+		return true
+	})
+	f.waitAcks(s, 50)
+	frozen.signal(syscall.SIGCONT)
+	resumed = true
+	f.waitISR(f.c, 3, -1)
+	f.waitAcks(f.c, 50)
 }
 
 // faultTwoDown kills both brokers other than the controller. Once the
