@@ -37,7 +37,6 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/bench/internal/cluster"
-	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -77,28 +76,13 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	dir, err := os.MkdirTemp("", "gregor-bench-")
+	env, err := cluster.Setup(ctx, "gregor-bench-", cfg.keep, cfg.gregor, cfg.src)
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		fmt.Println("broker directory:", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer env.Close()
 
-	bin, err := cluster.Binary(ctx, cfg.gregor, cfg.src, dir)
-	if err != nil {
-		return err
-	}
-
-	zk, err := zktest.StartServer()
-	if err != nil {
-		return fmt.Errorf("starting ZooKeeper: %w", err)
-	}
-	defer zk.Stop()
-
-	b, err := cluster.NewBroker(bin, dir, 1, zk.Connect()+"/gregor-bench")
+	b, err := cluster.NewBroker(env.Bin, env.Dir, 1, env.ZKConnect)
 	if err != nil {
 		return err
 	}

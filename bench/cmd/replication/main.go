@@ -53,7 +53,6 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/bench/internal/cluster"
-	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -103,31 +102,16 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	dir, err := os.MkdirTemp("", "gregor-bench-rf-")
+	env, err := cluster.Setup(ctx, "gregor-bench-rf-", cfg.keep, cfg.gregor, cfg.src)
 	if err != nil {
 		return err
 	}
-	if cfg.keep {
-		fmt.Println("cluster directory:", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
-
-	bin, err := cluster.Binary(ctx, cfg.gregor, cfg.src, dir)
-	if err != nil {
-		return err
-	}
-
-	zk, err := zktest.StartServer()
-	if err != nil {
-		return fmt.Errorf("starting ZooKeeper: %w", err)
-	}
-	defer zk.Stop()
+	defer env.Close()
 
 	// The brokers, indexed by broker id - 1.
 	c := make(cluster.Cluster, numBrokers)
 	for i := range c {
-		b, err := cluster.NewBroker(bin, filepath.Join(dir, "broker"+strconv.Itoa(i+1)), int32(i+1), zk.Connect()+"/gregor-bench",
+		b, err := cluster.NewBroker(env.Bin, filepath.Join(env.Dir, "broker"+strconv.Itoa(i+1)), int32(i+1), env.ZKConnect,
 			"zookeeper.session.timeout.ms="+strconv.FormatInt(cfg.zkSessionTimeout.Milliseconds(), 10))
 		if err != nil {
 			return err
