@@ -406,6 +406,14 @@ func TestTopicsRackAware(t *testing.T) {
 			"--partitions", "6", "--replication-factor", "2", "--if-not-exists")
 		return got.code == 0, got.stderr
 	})
+	// Every broker's metadata must know the topic before --alter, which
+	// may ask any of them (Kafka's tool has the same race).
+	for _, b := range brokers {
+		waitFor(t, "the topic known to "+b.addr, func() (bool, string) {
+			got := runTool(t, "", withoutStdin(runTopics), "--bootstrap-server", b.addr, "--describe", "--topic", "spread")
+			return got.code == 0 && strings.Contains(got.stdout, "Topic: spread"), got.stdout + got.stderr
+		})
+	}
 	mustRunTopics(t, addr, []string{"--alter", "--topic", "spread", "--partitions", "9"})
 	replicas := regexp.MustCompile(`\tPartition: (\d+)\tLeader: \S+\tReplicas: (\d+),(\d+)\t`)
 	waitFor(t, "nine partitions described", func() (bool, string) {
