@@ -37,17 +37,6 @@ func metadataLeader(t *testing.T, cl *kgo.Client, broker int32, topic string, p 
 	return -2
 }
 
-func eventuallyServer(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
-}
-
 // A partition whose leader moved away from its preferred replica (its
 // state rewritten in ZooKeeper, then read by a new controller term) moves
 // back with ElectLeaders, answered once the controller broker's metadata
@@ -79,7 +68,7 @@ func TestElectLeadersMovesLeaderBack(t *testing.T) {
 	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("create e2: %+v %v", resp, err)
 	}
-	eventuallyServer(t, "e2-0 led by 1", func() bool { return metadataLeader(t, cl, 2, "e2", 0) == 1 })
+	waitFor(t, "e2-0 led by 1", func() bool { return metadataLeader(t, cl, 2, "e2", 0) == 1 })
 
 	zc, _ := conf.ParseZooKeeperConnect(zkConnect)
 	zk, err := zkutil.Connect(ctx, zkutil.Config{ZooKeeper: zc, SessionTimeout: 6 * time.Second})
@@ -99,10 +88,10 @@ func TestElectLeadersMovesLeaderBack(t *testing.T) {
 	if err := zk.DeleteController(ctx, zkutil.NoFence); err != nil { // a new term reads the state
 		t.Fatal(err)
 	}
-	eventuallyServer(t, "e2-0 led by 2 after the new term", func() bool { return metadataLeader(t, cl, 3, "e2", 0) == 2 })
+	waitFor(t, "e2-0 led by 2 after the new term", func() bool { return metadataLeader(t, cl, 3, "e2", 0) == 2 })
 
 	var controllerID int32 = -1
-	eventuallyServer(t, "a controller", func() bool {
+	waitFor(t, "a controller", func() bool {
 		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
 		if err == nil {
 			controllerID = resp.ControllerID

@@ -95,3 +95,15 @@ func createTopicAndWait(t *testing.T, cl *kgo.Client, topic string, partitions i
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}
 }
+
+// waitFor polls cond every 20ms until it holds, failing the test after 30s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}

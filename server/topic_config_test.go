@@ -19,18 +19,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// waitFor polls cond every 20ms until it holds or 30s have passed.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling with a deadline
-	}
-}
-
 // createTopicWithConfigs creates a one-partition topic with the given
 // overrides through CreateTopics and waits until this broker hosts its log.
 func createTopicWithConfigs(t *testing.T, b *Broker, cl *kgo.Client, topic string, configs map[string]string) *logstore.Log {

@@ -25,18 +25,6 @@ func zkClientOf(t *testing.T, b *Broker) *zkutil.Client {
 	return b.zk
 }
 
-// pollUntil polls cond every 50ms until it holds or 30s have passed.
-func pollUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond) // polling with a deadline
-	}
-}
-
 // allMetadata asks for every topic, which creates none.
 func allMetadata(cl *kgo.Client) (*kmsg.MetadataResponse, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -70,7 +58,7 @@ func topicPartitionLeaders(cl *kgo.Client, topic string) (leaders map[int32]int3
 // waits until Metadata shows a leader for each.
 func createReplicatedTopic(t *testing.T, cl *kgo.Client, topic string, partitions int32, rf int16) {
 	t.Helper()
-	pollUntil(t, "topic "+topic+" created", func() bool {
+	waitFor(t, "topic "+topic+" created", func() bool {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()
 		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
@@ -81,7 +69,7 @@ func createReplicatedTopic(t *testing.T, cl *kgo.Client, topic string, partition
 		resp, err := req.RequestWith(ctx, cl)
 		return err == nil && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code)
 	})
-	pollUntil(t, "topic "+topic+" online", func() bool {
+	waitFor(t, "topic "+topic+" online", func() bool {
 		leaders, ok := topicPartitionLeaders(cl, topic)
 		if !ok || len(leaders) != int(partitions) {
 			return false
@@ -152,7 +140,7 @@ func TestTopicDeletedAndRecreatedAcrossCluster(t *testing.T) {
 			t.Fatalf("produce %d: offset %d", round, off)
 		}
 	}
-	pollUntil(t, "every replica's log created", func() bool { return len(logDirsOf(t, brokers, topic)) == 6 })
+	waitFor(t, "every replica's log created", func() bool { return len(logDirsOf(t, brokers, topic)) == 6 })
 
 	// DeleteTopics, which kgo sends to the controller, writes the request.
 	req := kmsg.NewPtrDeleteTopicsRequest()
@@ -169,8 +157,8 @@ func TestTopicDeletedAndRecreatedAcrossCluster(t *testing.T) {
 	}
 
 	zc := zkClientOf(t, brokers[0])
-	pollUntil(t, "topic gone from metadata", func() bool { _, ok := topicPartitionLeaders(admin, topic); return !ok })
-	pollUntil(t, "znodes removed", func() bool {
+	waitFor(t, "topic gone from metadata", func() bool { _, ok := topicPartitionLeaders(admin, topic); return !ok })
+	waitFor(t, "znodes removed", func() bool {
 		bg := context.Background()
 		exists, err := zc.TopicExists(bg, topic)
 		if err != nil || exists {
@@ -183,7 +171,7 @@ func TestTopicDeletedAndRecreatedAcrossCluster(t *testing.T) {
 		configs, err := zc.ConfigEntities(bg, zkutil.ConfigTopics)
 		return err == nil && !slices.Contains(configs, topic)
 	})
-	pollUntil(t, "log directories removed on every broker", func() bool { return len(logDirsOf(t, brokers, topic)) == 0 })
+	waitFor(t, "log directories removed on every broker", func() bool { return len(logDirsOf(t, brokers, topic)) == 0 })
 	for _, b := range brokers {
 		if n := b.handlers.replicas.partitionCount(); n != 0 {
 			t.Fatalf("broker %d still hosts %d partitions", b.cfg.BrokerID, n)
@@ -224,7 +212,7 @@ func TestPartitionsAddedThroughZooKeeperServeProduce(t *testing.T) {
 	if _, err := zc.SetTopicAssignment(ctx, zkutil.NoFence, topic, a, st.Version); err != nil {
 		t.Fatal(err)
 	}
-	pollUntil(t, "four partitions with leaders", func() bool {
+	waitFor(t, "four partitions with leaders", func() bool {
 		leaders, ok := topicPartitionLeaders(admin, topic)
 		if !ok || len(leaders) != 4 {
 			return false
