@@ -110,16 +110,26 @@ func (c *Controller) onLoop(ctx context.Context, fn func(ctx context.Context, t 
 // It fails with kerr.NotController when this broker is not the
 // controller, and kerr.RequestTimedOut when ctx ends first.
 func (c *Controller) AlterISR(ctx context.Context, req *kmsg.AlterPartitionRequest) (*kmsg.AlterPartitionResponse, error) {
-	var resp *kmsg.AlterPartitionResponse
+	return answerOnLoop(ctx, c, func(ctx context.Context, t *term) (*kmsg.AlterPartitionResponse, error) {
+		return t.alterISR(ctx, req)
+	})
+}
+
+// answerOnLoop runs serve on the running term's loop and returns its
+// response: kerr.NotController when this broker is not the controller, or
+// when serve returned no response because the term was fenced while it
+// wrote; kerr.RequestTimedOut when ctx ends first.
+func answerOnLoop[Resp any](ctx context.Context, c *Controller, serve func(context.Context, *term) (*Resp, error)) (*Resp, error) {
+	var resp *Resp
 	err := c.onLoop(ctx, func(ctx context.Context, t *term) error {
 		var err error
-		resp, err = t.alterISR(ctx, req)
+		resp, err = serve(ctx, t)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	if resp == nil { // the term was fenced while writing
+	if resp == nil {
 		return nil, kerr.NotController
 	}
 	return resp, nil

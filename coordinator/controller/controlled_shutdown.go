@@ -54,19 +54,9 @@ import (
 // loop; see above. It fails with kerr.NotController when this broker is
 // not the controller, and kerr.RequestTimedOut when ctx ends first.
 func (c *Controller) ControlledShutdown(ctx context.Context, req *kmsg.ControlledShutdownRequest) (*kmsg.ControlledShutdownResponse, error) {
-	var resp *kmsg.ControlledShutdownResponse
-	err := c.onLoop(ctx, func(ctx context.Context, t *term) error {
-		var err error
-		resp, err = t.controlledShutdown(ctx, req)
-		return err
+	return answerOnLoop(ctx, c, func(ctx context.Context, t *term) (*kmsg.ControlledShutdownResponse, error) {
+		return t.controlledShutdown(ctx, req)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if resp == nil { // the term was fenced while writing
-		return nil, kerr.NotController
-	}
-	return resp, nil
 }
 
 // canLead is alive without the brokers in a controlled shutdown.
