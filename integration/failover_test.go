@@ -62,14 +62,10 @@ func TestControllerFailover(t *testing.T) {
 	// controller leaves a partition whose only replica is gone
 	// (OfflinePartition). The others keep their leader.
 	s.waitFor(failoverTimeout, "the killed broker's partitions offline", func() bool {
-		resp, err := s.Metadata(before)
+		got, err := s.Leaders(before)
 		if err != nil {
 			last = err.Error()
 			return false
-		}
-		got := map[int32]int32{}
-		for _, p := range resp.Topics[0].Partitions {
-			got[p.Partition] = p.Leader
 		}
 		last = fmt.Sprintf("leaders %v", got)
 		for p, l := range leaders {
@@ -135,6 +131,21 @@ func (c *Cluster) Without(id int32) *Cluster {
 		}
 	}
 	return &c2
+}
+
+// Leaders maps each partition of topic to its leader (-1 when offline), as
+// Metadata reports it.
+func (c *Cluster) Leaders(topic string) (map[int32]int32, error) {
+	c.t.Helper()
+	resp, err := c.Metadata(topic)
+	if err != nil {
+		return nil, err
+	}
+	leaders := map[int32]int32{}
+	for _, p := range resp.Topics[0].Partitions {
+		leaders[p.Partition] = p.Leader
+	}
+	return leaders, nil
 }
 
 // Metadata asks the cluster for the metadata of topics, or of every topic

@@ -86,14 +86,10 @@ func testSessionExpiry(t *testing.T, freezeController bool) {
 	}, &last)
 	s := c.Without(b.ID)
 	s.waitFor(failoverTimeout, "the paused broker's partitions offline", func() bool {
-		resp, err := s.Metadata(topic)
+		got, err := s.Leaders(topic)
 		if err != nil {
 			last = err.Error()
 			return false
-		}
-		got := map[int32]int32{}
-		for _, p := range resp.Topics[0].Partitions {
-			got[p.Partition] = p.Leader
 		}
 		last = fmt.Sprintf("leaders %v", got)
 		for _, p := range led {
@@ -127,14 +123,10 @@ func testSessionExpiry(t *testing.T, freezeController bool) {
 	}, &last)
 	c.WaitBrokers(3)
 	c.waitFor(failoverTimeout, fmt.Sprintf("broker %d leading %v again", b.ID, led), func() bool {
-		resp, err := c.Metadata(topic)
+		got, err := c.Leaders(topic)
 		if err != nil {
 			last = err.Error()
 			return false
-		}
-		got := map[int32]int32{}
-		for _, p := range resp.Topics[0].Partitions {
-			got[p.Partition] = p.Leader
 		}
 		last = fmt.Sprintf("leaders %v", got)
 		for _, p := range led {
