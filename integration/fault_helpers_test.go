@@ -556,3 +556,34 @@ func replicaBatches(t *testing.T, b *Broker, topic string, part int32, hw int64)
 	}
 	return out
 }
+
+// diskLogEnd is the offset after the last whole batch of b's replica of
+// topic-part, read from its segment files. b may be running: a batch being
+// written at that moment is not counted.
+func diskLogEnd(t *testing.T, b *Broker, topic string, part int32) int64 {
+	t.Helper()
+	segs, err := filepath.Glob(filepath.Join(b.Dir, "logs", fmt.Sprintf("%s-%d", topic, part), "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(segs)
+	end := int64(0)
+	for _, seg := range segs {
+		fh, err := os.Open(seg)
+		if err != nil {
+			continue // removed by a roll or retention meanwhile
+		}
+		if fi, err := fh.Stat(); err == nil {
+			// A torn last batch ends the scan with an error: the end of the
+			// batch before it is what counts.
+			_ = logstore.ScanBatches(fh, fi.Size(), func(_ int64, batch []byte) bool {
+				if h, err := logstore.ParseBatchHeader(batch); err == nil {
+					end = max(end, h.NextOffset())
+				}
+				return true
+			})
+		}
+		fh.Close()
+	}
+	return end
+}

@@ -35,6 +35,7 @@ func TestFault(t *testing.T) {
 		// (replica.lag.time.max.ms=3000) well before ZooKeeper expires it.
 		{"pause-follower", []string{"zookeeper.session.timeout.ms=15000"}, faultPauseFollower},
 		{"two-down", nil, faultTwoDown},
+		{"divergence", nil, faultDivergence},
 		{"leader-session-expiry", nil, faultLeaderSessionExpiry},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -274,4 +275,126 @@ func faultTwoDown(f *faultRun) {
 	f.prod.mu.Unlock()
 	f.waitISR(f.c, 3, -1)
 	f.waitAcks(f.c, 50)
+}
+
+// faultDivergence stages the scenario of KIP-101 (and KIP-279's second
+// failure) in which truncating to the high watermark loses data or leaves
+// replicas diverged. Brokers A and B lead the partitions and follow each
+// other; C, the controller, follows everywhere and never leads:
+//
+//  1. C is frozen (SIGSTOP, shorter than replica.lag.time.max.ms, so it
+//     stays in every ISR). The leaders go on appending and their
+//     followers fetch the records, but the high watermark cannot pass C:
+//     once partitions of both leaders have records on their follower that
+//     C lacks (nobody acknowledged them), the next step comes.
+//  2. A and B are killed at once (SIGKILL) and C resumes: it becomes the
+//     leader of every partition at a new epoch, alone in the ISR, and once
+//     a second replica is back it writes new records at the very offsets
+//     where A and B hold the old, unacknowledged ones.
+//  3. B restarts. It must drop its divergent suffix by asking C for the end
+//     of its last epoch (OffsetForLeaderEpoch), not keep it because it is
+//     below C's log end; the ISR grows to {B, C} and acks=all goes on.
+//  4. The second failure: C is killed. B, now in sync, leads everything.
+//  5. A restarts and must truncate the records of its own old leadership
+//     that neither B nor C kept, by the epochs B now serves.
+//  6. C restarts.
+//
+// verify then proves nothing acknowledged was lost and the three logs are
+// byte-identical below the high watermark: the divergent suffixes are gone.
+func faultDivergence(f *faultRun) {
+	ctrl := f.c.Controller()
+	c := f.c.Broker(ctrl)
+	var a, b *Broker
+	for _, x := range f.c.Brokers {
+		switch {
+		case x.ID == ctrl:
+		case a == nil:
+			a = x
+		default:
+			b = x
+		}
+	}
+	assign := map[int32][]int32{}
+	for p := range int32(faultPartitions) {
+		assign[p] = []int32{a.ID, b.ID, c.ID}
+		if p%2 == 1 {
+			assign[p] = []int32{b.ID, a.ID, c.ID}
+		}
+	}
+	f.createTopic(assign)
+	f.startProducer(120, 250*time.Millisecond)
+
+	// 1. Freeze C until some follower holds records C lacks.
+	c.signal(syscall.SIGSTOP)
+	resumed := false
+	f.t.Cleanup(func() {
+		if !resumed {
+			c.signal(syscall.SIGCONT)
+		}
+	})
+	frozenAt := time.Now()
+	follower := func(p int32) *Broker { return f.c.Broker(assign[p][1]) }
+	var last string
+	f.c.waitFor(2*time.Second, "followers of both leaders to fetch records the frozen broker lacks", func() bool {
+		ahead := map[int32]bool{} // by leader
+		for p := range int32(faultPartitions) {
+			if diskLogEnd(f.t, follower(p), f.topic, p) > diskLogEnd(f.t, c, f.topic, p) {
+				ahead[assign[p][0]] = true
+			}
+		}
+		last = fmt.Sprintf("followers ahead of the frozen broker, by leader: %v", ahead)
+		return len(ahead) == 2
+	}, &last)
+
+	// 2. Kill both, then let C go on.
+	a.Kill()
+	b.Kill()
+	diverged := 0
+	for p := range int32(faultPartitions) {
+		ce, ae, be := diskLogEnd(f.t, c, f.topic, p), diskLogEnd(f.t, a, f.topic, p), diskLogEnd(f.t, b, f.topic, p)
+		if ae > ce || be > ce {
+			diverged++
+			f.t.Logf("partition %d: log end %d on %d, %d on %d, %d on the survivor %d", p, ae, a.ID, be, b.ID, ce, c.ID)
+		}
+	}
+	if diverged == 0 {
+		f.t.Fatalf("no partition holds records beyond the survivor's log end after the kill")
+	}
+	c.signal(syscall.SIGCONT)
+	resumed = true
+	f.t.Logf("broker %d frozen for %v; %d partitions diverged", c.ID, time.Since(frozenAt).Round(time.Millisecond), diverged)
+	onlyC := f.c.Without(a.ID).Without(b.ID)
+	f.waitState(onlyC, "every partition led by the survivor alone", func(st map[int32]partState) bool {
+		for _, p := range st {
+			if p.Leader != c.ID || !slices.Equal(p.ISR, []int32{c.ID}) {
+				return false
+			}
+		}
+		return true
+	})
+
+	// 3. B comes back, truncates and joins C.
+	f.c.RestartAfterExpiry(b)
+	withB := f.c.Without(a.ID)
+	f.waitISR(withB, 2, a.ID)
+	f.waitAcks(withB, 50)
+
+	// 4. The second failure: C, now the leader of everything.
+	c.Kill()
+	onlyB := withB.Without(c.ID)
+	f.waitState(onlyB, "every partition led by "+fmt.Sprint(b.ID), func(st map[int32]partState) bool {
+		for _, p := range st {
+			if p.Leader != b.ID {
+				return false
+			}
+		}
+		return true
+	})
+
+	// 5, 6. A, then C.
+	f.c.RestartAfterExpiry(a)
+	f.waitISR(f.c.Without(c.ID), 2, c.ID)
+	f.waitAcks(f.c.Without(c.ID), 50)
+	f.c.RestartAfterExpiry(c)
+	f.waitISR(f.c, 3, -1)
 }
