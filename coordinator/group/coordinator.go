@@ -95,12 +95,6 @@ func New(cfg Config, log Log, lg *logrus.Entry) *Coordinator {
 // with COORDINATOR_NOT_AVAILABLE.
 func (c *Coordinator) Close() {}
 
-// PartitionFor is the offsets partition of groupID: Kafka's
-// Utils.abs(groupId.hashCode) % offsets.topic.num.partitions.
-func (c *Coordinator) PartitionFor(groupID string) int32 {
-	panic("TODO(issue 5)")
-}
-
 // OnElection is called when this broker becomes leader of offsets
 // partition p at leaderEpoch: the coordinator loads it in the background.
 func (c *Coordinator) OnElection(p int32, leaderEpoch int32) {}
