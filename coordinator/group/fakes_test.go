@@ -193,9 +193,7 @@ func newEnv(t *testing.T, mod func(*Config)) *env {
 		mod(&cfg)
 	}
 	e := &env{t: t, log: newFakeLog(), clock: clock}
-	lg := logrus.New()
-	lg.SetLevel(logrus.WarnLevel)
-	e.c = New(cfg, e.log, logrus.NewEntry(lg))
+	e.c = New(cfg, e.log, quietLogger())
 	t.Cleanup(e.c.Close)
 	e.elect(e.c.PartitionFor(testGroup))
 	return e
@@ -370,4 +368,10 @@ func wantCode(t *testing.T, what string, got, want int16) {
 	if got != want {
 		t.Fatalf("%s: %s, want %s", what, errName(got), errName(want))
 	}
+}
+
+func quietLogger() *logrus.Entry {
+	lg := logrus.New()
+	lg.SetLevel(logrus.ErrorLevel)
+	return logrus.NewEntry(lg)
 }

@@ -114,6 +114,9 @@ func (g *group) prepareRebalance() {
 		return
 	}
 	g.armJoinTimer(g.rebalanceTimeout())
+	// Kafka's tryCompleteElseWatch: done at once if nobody is missing
+	// (for instance the last member left).
+	g.tryCompleteJoin()
 }
 
 func (g *group) maybePrepareRebalance() {
