@@ -316,3 +316,27 @@ func TestSyncStoreFailure(t *testing.T) {
 		t.Fatalf("state %s, want PreparingRebalance", d.State)
 	}
 }
+
+func TestSyncV5ProtocolChecksAndDescribeOps(t *testing.T) {
+	e := newEnv(t, nil)
+	ids, gen := e.stableGroup(1)
+	for _, tt := range []struct {
+		ptype, proto string
+		want         int16
+	}{{"consumer", "range", 0}, {"connect", "range", kerr.InconsistentGroupProtocol.Code}, {"consumer", "sticky", kerr.InconsistentGroupProtocol.Code}} {
+		r := kmsg.NewPtrSyncGroupRequest()
+		r.Version, r.Group, r.Generation, r.MemberID = 5, testGroup, gen, ids[0]
+		r.ProtocolType, r.Protocol = &tt.ptype, &tt.proto
+		var resp *kmsg.SyncGroupResponse
+		e.c.SyncGroup(r, func(x *kmsg.SyncGroupResponse) { resp = x })
+		wantCode(t, "sync v5 "+tt.ptype+"/"+tt.proto, resp.ErrorCode, tt.want)
+	}
+	d := e.c.DescribeGroups(&kmsg.DescribeGroupsRequest{Version: 5, Groups: []string{testGroup, "unknown"}})
+	if d.Groups[0].AuthorizedOperations != -2147483648 || d.Groups[1].State != "Dead" {
+		t.Fatalf("describe: %+v", d.Groups)
+	}
+	d = e.c.DescribeGroups(&kmsg.DescribeGroupsRequest{Version: 5, Groups: []string{testGroup}, IncludeAuthorizedOperations: true})
+	if d.Groups[0].AuthorizedOperations != 328 {
+		t.Fatalf("authorized operations %d", d.Groups[0].AuthorizedOperations)
+	}
+}

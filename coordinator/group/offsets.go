@@ -542,7 +542,7 @@ func (g *group) expireLocked(now time.Time) {
 		if _, ok := keep[tp.topic]; ok {
 			continue
 		}
-		if ov.expireTimestamp >= 0 {
+		if ov.expireTimestamp != -1 {
 			if nowMs >= ov.expireTimestamp {
 				expired = append(expired, tp)
 			}

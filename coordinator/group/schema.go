@@ -96,7 +96,7 @@ func encodeOffsetValue(o offsetValue) []byte {
 		CommitTimestamp: o.commitTimestamp,
 		ExpireTimestamp: o.expireTimestamp,
 	}
-	if o.expireTimestamp >= 0 {
+	if o.expireTimestamp != -1 {
 		v.Version = offsetValueVersionExpT
 	}
 	return v.AppendTo(nil)
