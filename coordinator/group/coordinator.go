@@ -22,10 +22,13 @@ package group
 
 import (
 	"context"
+	"math"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // OffsetsTopic is the internal topic holding groups and committed offsets.
@@ -70,6 +73,10 @@ type Config struct {
 	OffsetMetadataMaxBytes        int           // offset.metadata.max.bytes
 	OffsetsRetention              time.Duration // offsets.retention.minutes
 	OffsetsRetentionCheckInterval time.Duration // offsets.retention.check.interval.ms
+
+	// Clock drives the session, rebalance and retention timers; nil is
+	// the wall clock. Tests give a clock they advance by hand.
+	Clock Clock
 }
 
 // ClientInfo identifies the connection a request came on, for
@@ -79,86 +86,80 @@ type ClientInfo struct {
 	Host     string
 }
 
-// Coordinator is the group coordinator of one broker.
+// Coordinator is the group coordinator of one broker. It is safe for
+// concurrent use: the table of owned partitions is an immutable map
+// swapped atomically (readers never lock), each partition guards its
+// group map with its own mutex, and each group has its own mutex, as
+// Kafka's group lock (lock order: group.mu -> partition.mu).
 type Coordinator struct {
-	cfg Config
-	log Log
-	lg  *logrus.Entry
+	cfg   Config
+	log   Log
+	lg    *logrus.Entry
+	clock Clock
+
+	parts  atomic.Pointer[map[int32]*partition]
+	closed atomic.Bool
+
+	partsMu        sync.Mutex // serialises writers of parts and guards retentionTimer
+	retentionTimer Timer
 }
 
-// New returns a coordinator owning no partition yet.
+// New returns a coordinator owning no partition yet. Zero config fields
+// take Kafka's defaults, except InitialRebalanceDelay, where zero is a
+// meaningful value.
 func New(cfg Config, log Log, lg *logrus.Entry) *Coordinator {
-	return &Coordinator{cfg: cfg, log: log, lg: lg}
+	if cfg.OffsetsTopicPartitions <= 0 {
+		cfg.OffsetsTopicPartitions = 50
+	}
+	if cfg.MinSessionTimeout <= 0 {
+		cfg.MinSessionTimeout = 6 * time.Second
+	}
+	if cfg.MaxSessionTimeout <= 0 {
+		cfg.MaxSessionTimeout = 30 * time.Minute
+	}
+	if cfg.MaxGroupSize <= 0 {
+		cfg.MaxGroupSize = math.MaxInt32
+	}
+	if cfg.OffsetMetadataMaxBytes <= 0 {
+		cfg.OffsetMetadataMaxBytes = 4096
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = 7 * 24 * time.Hour
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = 10 * time.Minute
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
+	if lg == nil {
+		lg = logrus.NewEntry(logrus.StandardLogger())
+	}
+	c := &Coordinator{cfg: cfg, log: log, lg: lg.WithField("component", "group_coordinator"), clock: clock}
+	empty := map[int32]*partition{}
+	c.parts.Store(&empty)
+	c.partsMu.Lock()
+	c.retentionTimer = clock.AfterFunc(cfg.OffsetsRetentionCheckInterval, c.retentionTick)
+	c.partsMu.Unlock()
+	return c
 }
 
 // Close stops the coordinator's timers and answers every parked request
 // with COORDINATOR_NOT_AVAILABLE.
-func (c *Coordinator) Close() {}
-
-// PartitionFor is the offsets partition of groupID: Kafka's
-// Utils.abs(groupId.hashCode) % offsets.topic.num.partitions.
-func (c *Coordinator) PartitionFor(groupID string) int32 {
-	panic("TODO(issue 5)")
-}
-
-// OnElection is called when this broker becomes leader of offsets
-// partition p at leaderEpoch: the coordinator loads it in the background.
-func (c *Coordinator) OnElection(p int32, leaderEpoch int32) {}
-
-// OnResignation is called when this broker stops leading offsets partition
-// p (leaderEpoch -1 when the partition is deleted): its groups are
-// unloaded and parked requests for them answered NOT_COORDINATOR.
-func (c *Coordinator) OnResignation(p int32, leaderEpoch int32) {}
-
-// JoinGroup serves JoinGroup (key 11).
-func (c *Coordinator) JoinGroup(req *kmsg.JoinGroupRequest, client ClientInfo, respond func(*kmsg.JoinGroupResponse)) {
-	panic("TODO(issue 5)")
-}
-
-// SyncGroup serves SyncGroup (key 14).
-func (c *Coordinator) SyncGroup(req *kmsg.SyncGroupRequest, respond func(*kmsg.SyncGroupResponse)) {
-	panic("TODO(issue 5)")
-}
-
-// Heartbeat serves Heartbeat (key 12).
-func (c *Coordinator) Heartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	panic("TODO(issue 5)")
-}
-
-// LeaveGroup serves LeaveGroup (key 13).
-func (c *Coordinator) LeaveGroup(req *kmsg.LeaveGroupRequest, respond func(*kmsg.LeaveGroupResponse)) {
-	panic("TODO(issue 5)")
-}
-
-// OffsetCommit serves OffsetCommit (key 8) v1 and later; v0 commits go to
-// ZooKeeper and are the server's. The server has already answered
-// partitions of unknown topics; req holds only the others.
-func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest, respond func(*kmsg.OffsetCommitResponse)) {
-	panic("TODO(issue 5)")
-}
-
-// OffsetFetch serves OffsetFetch (key 9) v1 and later.
-func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
-	panic("TODO(issue 5)")
-}
-
-// OffsetDelete serves OffsetDelete (key 47).
-func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest, respond func(*kmsg.OffsetDeleteResponse)) {
-	panic("TODO(issue 5)")
-}
-
-// DescribeGroups serves DescribeGroups (key 15).
-func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
-	panic("TODO(issue 5)")
-}
-
-// ListGroups serves ListGroups (key 16): the groups of the partitions this
-// broker coordinates.
-func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
-	panic("TODO(issue 5)")
-}
-
-// DeleteGroups serves DeleteGroups (key 42).
-func (c *Coordinator) DeleteGroups(req *kmsg.DeleteGroupsRequest, respond func(*kmsg.DeleteGroupsResponse)) {
-	panic("TODO(issue 5)")
+func (c *Coordinator) Close() {
+	if c.closed.Swap(true) {
+		return
+	}
+	c.partsMu.Lock()
+	if c.retentionTimer != nil {
+		c.retentionTimer.Stop()
+	}
+	old := *c.parts.Load()
+	empty := map[int32]*partition{}
+	c.parts.Store(&empty)
+	c.partsMu.Unlock()
+	for _, p := range old {
+		c.unload(p, kerr.CoordinatorNotAvailable.Code)
+	}
 }
