@@ -149,6 +149,10 @@ func (rm *replicaManager) partitionCount() int {
 //     as Kafka 2.8 answers (FENCED_LEADER_EPOCH is StopReplica's answer);
 //   - a log that cannot be created is KAFKA_STORAGE_ERROR.
 //
+// For every partition of __consumer_offsets applied, the group coordinator
+// (offsetsLeadership) is told: OnElection when this broker leads it,
+// OnResignation when it follows (Kafka's onLeadershipChange callback).
+//
 // states must carry their topic (as v0-v1 requests do, and
 // leaderAndISRPartitionStates arranges for later versions).
 func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition, leaderAddrs map[int32]string) map[logstore.TopicPartition]int16 {
@@ -275,6 +279,11 @@ type stopReplicaPartition struct {
 //   - a partition not hosted stops trivially, and with delete its log is
 //     deleted if one was loaded (a topic deleted while the broker was
 //     down).
+//
+// A partition of __consumer_offsets that stops is resigned from the group
+// coordinator (OnResignation, with the request's leader epoch or -1).
+// Kafka 2.8 resigns only when the replica is deleted; Gregor also when it
+// merely stops, since a stopped replica serves nothing.
 func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[logstore.TopicPartition]int16 {
 	rm.stateChangeMu.Lock()
 	defer rm.stateChangeMu.Unlock()

@@ -38,7 +38,9 @@ import (
 // Shutdown first asks the controller, with controlled.shutdown.enable, to
 // move this broker's partition leadership and ISR places elsewhere
 // (controlledShutdown), then runs the same steps backwards, written out in
-// one place (shutdown): stop accepting and drain requests in flight; resign
+// one place (shutdown): close the group coordinator, which answers the
+// JoinGroup and SyncGroup requests it parked; stop accepting and drain
+// requests in flight; resign
 // as controller; stop the log
 // manager's background work, flush the logs, write the checkpoints and the
 // clean-shutdown marker; close ZooKeeper last, so that the ephemeral broker
