@@ -120,4 +120,3 @@ func TestGroupCoordinatorOnABroker(t *testing.T) {
 		t.Fatal("shutdown did not close the coordinator")
 	}
 }
-
