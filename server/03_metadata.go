@@ -31,8 +31,12 @@ package server
 // when it was created meanwhile (TOPIC_ALREADY_EXISTS), and the client asks
 // again until the controller has brought it online; any other failure is
 // answered with its code, such as INVALID_REPLICATION_FACTOR when the
-// factor exceeds the live brokers. TODO(issue 5): internal topics are not
-// auto-created yet (Kafka's createInternalTopic).
+// factor exceeds the live brokers. __consumer_offsets is auto-created the
+// same way, but as FindCoordinator creates it (createOffsetsTopic), and
+// answered INVALID_REPLICATION_FACTOR while fewer brokers than
+// offsets.topic.replication.factor are alive, as Kafka 2.8's
+// AutoTopicCreationManager does. __transaction_state is not created: there
+// is no transaction coordinator yet.
 //
 // Per version: v1 adds the controller id and is_internal (KIP-4) and racks
 // (KIP-36); v2 the cluster id (KIP-78); v3 throttle time; v5 offline
@@ -50,6 +54,12 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
+	"strconv"
+
+	"github.com/gregor-broker/gregor/conf"
+	"github.com/gregor-broker/gregor/coordinator/controller"
+	"github.com/sirupsen/logrus"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -112,7 +122,14 @@ func (h *handlers) handleMetadata(ctx context.Context, r *request) (kmsg.Respons
 			t, ok := byName[name]
 			if !ok {
 				t = missingTopicMetadata(name)
-				if autoCreate && t.ErrorCode == kerr.UnknownTopicOrPartition.Code && !t.IsInternal {
+				switch {
+				case !autoCreate || t.ErrorCode != kerr.UnknownTopicOrPartition.Code:
+				case name == groupMetadataTopic:
+					t.ErrorCode = h.createOffsetsTopic(ctx)
+					if t.ErrorCode == kerr.CoordinatorNotAvailable.Code {
+						t.ErrorCode = kerr.InvalidReplicationFactor.Code
+					}
+				case !t.IsInternal:
 					t.ErrorCode = h.autoCreateTopic(ctx, name)
 				}
 			}
@@ -167,6 +184,67 @@ func (h *handlers) autoCreateTopic(ctx context.Context, name string) int16 {
 		h.log.WithField("topic", name).Info("auto-created topic")
 	case errors.Is(err, kerr.TopicAlreadyExists): // another broker created it
 	default:
+		return errorCode(h.log, err)
+	}
+	return kerr.LeaderNotAvailable.Code
+}
+
+// offsetsTopicConfig is the config __consumer_offsets is created with
+// (Kafka's GroupCoordinator.offsetsTopicConfigs): compacted, batches kept
+// as the coordinator compressed them, segments of offsets.topic.segment.bytes.
+func offsetsTopicConfig(cfg *conf.Config) map[string]string {
+	return map[string]string{
+		"cleanup.policy":   "compact",
+		"compression.type": "producer",
+		"segment.bytes":    strconv.FormatInt(cfg.OffsetsTopicSegmentBytes, 10),
+	}
+}
+
+// createOffsetsTopic creates __consumer_offsets with
+// offsets.topic.num.partitions partitions of offsets.topic.replication.factor
+// replicas over the live brokers, and returns the code its metadata is
+// answered with, as Kafka 2.8's AutoTopicCreationManager does for it:
+// COORDINATOR_NOT_AVAILABLE (logged) while fewer brokers than the
+// replication factor are alive, so that a cluster starting up does not get
+// an offsets topic with too few replicas forever; LEADER_NOT_AVAILABLE once
+// created, or when another broker created it meanwhile; the failure's code
+// otherwise. As in Kafka's RackAwareMode.Safe, racks are ignored unless
+// every live broker has one.
+func (h *handlers) createOffsetsTopic(ctx context.Context) int16 {
+	if h.cfg == nil || h.topics == nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	brokers := h.aliveBrokerMetadata()
+	rf := int(h.cfg.OffsetsTopicReplicationFactor)
+	if len(brokers) < rf {
+		h.log.WithFields(logrus.Fields{"alive_brokers": len(brokers), "offsets.topic.replication.factor": rf}).Error(
+			"too few live brokers for the replication factor of " + groupMetadataTopic +
+				"; this can be ignored while the cluster is starting up and not all brokers are up yet")
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if slices.ContainsFunc(brokers, func(b controller.BrokerMetadata) bool { return b.Rack == nil }) {
+		for i := range brokers {
+			brokers[i].Rack = nil
+		}
+	}
+	err := func() error {
+		assignment, err := h.assignReplicas(brokers, int(h.cfg.OffsetsTopicNumPartitions), rf, -1, 0)
+		if err != nil {
+			return err
+		}
+		overrides := offsetsTopicConfig(h.cfg)
+		if _, err := h.validateTopicCreate(ctx, groupMetadataTopic, assignment, overrides); err != nil {
+			return err
+		}
+		_, err = h.writeTopic(ctx, groupMetadataTopic, assignment, overrides)
+		return err
+	}()
+	switch {
+	case err == nil:
+		h.log.WithField("topic", groupMetadataTopic).Info("created the offsets topic")
+	case errors.Is(err, kerr.TopicAlreadyExists): // another broker created it
+	default:
+		h.log.WithError(err).Error("cannot create " + groupMetadataTopic)
 		return errorCode(h.log, err)
 	}
 	return kerr.LeaderNotAvailable.Code

@@ -39,7 +39,9 @@ func TestMetadataAutoCreatesTopics(t *testing.T) {
 		{name: "broker disabled", topic: "nobroker", version: 11, allow: true, disabled: true, code: kerr.UnknownTopicOrPartition},
 		{name: "broker disabled before v4", topic: "nobroker3", version: 3, disabled: true, code: kerr.UnknownTopicOrPartition},
 		{name: "invalid name", topic: "a/b", version: 11, allow: true, code: kerr.InvalidTopicException},
-		{name: "internal topic", topic: "__consumer_offsets", version: 11, allow: true, code: kerr.UnknownTopicOrPartition},
+		{name: "transaction state topic is not created", topic: "__transaction_state", version: 11, allow: true, code: kerr.UnknownTopicOrPartition},
+		{name: "offsets topic when the client disallows", topic: "__consumer_offsets", version: 4, allow: false, code: kerr.UnknownTopicOrPartition},
+		{name: "offsets topic when the broker disables", topic: "__consumer_offsets", version: 11, allow: true, disabled: true, code: kerr.UnknownTopicOrPartition},
 		{name: "replication factor above live brokers", topic: "rf4", version: 11, allow: true, rf: 4, code: kerr.InvalidReplicationFactor},
 	}
 	for _, tt := range tests {

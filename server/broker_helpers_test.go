@@ -13,9 +13,19 @@ import (
 // error.
 func startStoppable(t *testing.T, cfg *conf.Config) (*Broker, func()) {
 	t.Helper()
+	return startStoppableWith(t, cfg, nil)
+}
+
+// startStoppableWith is startStoppable with prepare, when not nil, called
+// on the broker after New and before Run (to swap in test doubles).
+func startStoppableWith(t *testing.T, cfg *conf.Config, prepare func(*Broker)) (*Broker, func()) {
+	t.Helper()
 	b, err := New(cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -64,6 +64,19 @@ type handlers struct {
 	// (AlterIsr, ControlledShutdown); set by Run before the socket server
 	// starts. nil: every such request is NOT_CONTROLLER.
 	controller controllerRequests
+	// groups is the group coordinator (the group APIs, FindCoordinator);
+	// set by New. nil only in tests that serve no group API.
+	groups groupCoordinator
+	// consumerOffsets is where OffsetCommit and OffsetFetch v0 keep
+	// offsets: the ZooKeeper client, set by Run once connected.
+	consumerOffsets consumerOffsetStore
+}
+
+// consumerOffsetStore is ZooKeeper's /consumers/<group>/offsets, the
+// storage of OffsetCommit and OffsetFetch v0; *zkutil.Client implements it.
+type consumerOffsetStore interface {
+	ConsumerOffset(ctx context.Context, group string, tp zkutil.TopicPartition) (offset int64, ok bool, err error)
+	SetConsumerOffset(ctx context.Context, group string, tp zkutil.TopicPartition, offset int64) error
 }
 
 // controllerRequests is what handlers ask of this broker's controller

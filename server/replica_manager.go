@@ -48,11 +48,46 @@ type replicaManager struct {
 	// onHighWatermark wakes what waits on a partition (handlers'); called
 	// with no partition lock held. Nil in tests that need no wake-ups.
 	onHighWatermark func(logstore.TopicPartition)
+	// offsetsLeadership is told when this broker starts or stops leading a
+	// partition of __consumer_offsets: the group coordinator. Nil in tests
+	// that need none.
+	offsetsLeadership offsetsLeadershipListener
 
 	stateChangeMu sync.Mutex // serialises becomeLeaderOrFollower and stopReplicas
 
 	mu         sync.RWMutex // guards the field below
 	partitions map[logstore.TopicPartition]*Partition
+}
+
+// offsetsLeadershipListener is the group coordinator's side of the
+// leadership changes of __consumer_offsets (Kafka's onLeadershipChange
+// callback and handleStopReplicaRequest).
+type offsetsLeadershipListener interface {
+	OnElection(p int32, leaderEpoch int32)
+	OnResignation(p int32, leaderEpoch int32)
+}
+
+// offsetsLeadershipChange is one call owed to offsetsLeadership.
+type offsetsLeadershipChange struct {
+	partition   int32
+	leader      bool
+	leaderEpoch int32
+}
+
+// tellOffsetsLeadership makes the calls owed to offsetsLeadership, in order.
+// The replica manager calls it under stateChangeMu, so that the coordinator
+// sees the changes in the order they were applied.
+func (rm *replicaManager) tellOffsetsLeadership(changes []offsetsLeadershipChange) {
+	if rm.offsetsLeadership == nil {
+		return
+	}
+	for _, c := range changes {
+		if c.leader {
+			rm.offsetsLeadership.OnElection(c.partition, c.leaderEpoch)
+		} else {
+			rm.offsetsLeadership.OnResignation(c.partition, c.leaderEpoch)
+		}
+	}
 }
 
 // newReplicaManager returns a replica manager hosting nothing yet. logConfig
@@ -114,6 +149,10 @@ func (rm *replicaManager) partitionCount() int {
 //     as Kafka 2.8 answers (FENCED_LEADER_EPOCH is StopReplica's answer);
 //   - a log that cannot be created is KAFKA_STORAGE_ERROR.
 //
+// For every partition of __consumer_offsets applied, the group coordinator
+// (offsetsLeadership) is told: OnElection when this broker leads it,
+// OnResignation when it follows (Kafka's onLeadershipChange callback).
+//
 // states must carry their topic (as v0-v1 requests do, and
 // leaderAndISRPartitionStates arranges for later versions).
 func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition, leaderAddrs map[int32]string) map[logstore.TopicPartition]int16 {
@@ -122,7 +161,9 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 	codes := make(map[logstore.TopicPartition]int16, len(states))
 	var leading, stopped []logstore.TopicPartition
 	follow := map[logstore.TopicPartition]fetchTarget{}
+	var offsets []offsetsLeadershipChange
 	defer func() {
+		rm.tellOffsetsLeadership(offsets)
 		// Leaders stop fetching first, then followers (re)start (Kafka's
 		// makeLeaders before makeFollowers); then whatever waits on the
 		// partitions learns of the change.
@@ -201,6 +242,9 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 				follow[tp] = fetchTarget{leader: st.Leader, addr: addr, leaderEpoch: st.LeaderEpoch, partition: p}
 			}
 		}
+		if tp.Topic == groupMetadataTopic {
+			offsets = append(offsets, offsetsLeadershipChange{partition: tp.Partition, leader: st.Leader == rm.brokerID, leaderEpoch: st.LeaderEpoch})
+		}
 		if newlyHosted {
 			// Published only once its state is set, so that no reader
 			// sees a partition without a leader epoch.
@@ -235,11 +279,18 @@ type stopReplicaPartition struct {
 //   - a partition not hosted stops trivially, and with delete its log is
 //     deleted if one was loaded (a topic deleted while the broker was
 //     down).
+//
+// A partition of __consumer_offsets that stops is resigned from the group
+// coordinator (OnResignation, with the request's leader epoch or -1).
+// Kafka 2.8 resigns only when the replica is deleted; Gregor also when it
+// merely stops, since a stopped replica serves nothing.
 func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[logstore.TopicPartition]int16 {
 	rm.stateChangeMu.Lock()
 	defer rm.stateChangeMu.Unlock()
 	codes := make(map[logstore.TopicPartition]int16, len(partitions))
+	var offsets []offsetsLeadershipChange
 	defer func() {
+		rm.tellOffsetsLeadership(offsets)
 		// Delayed produces and fetches on a stopped partition answer now.
 		for tp := range codes {
 			rm.wake(tp)
@@ -265,6 +316,9 @@ func (rm *replicaManager) stopReplicas(partitions []stopReplicaPartition) map[lo
 			rm.fetchers.removePartitions([]logstore.TopicPartition{sp.tp})
 		}
 		codes[sp.tp] = 0
+		if sp.tp.Topic == groupMetadataTopic {
+			offsets = append(offsets, offsetsLeadershipChange{partition: sp.tp.Partition, leaderEpoch: max(sp.leaderEpoch, -1)})
+		}
 		if !sp.delete {
 			rm.stateLog.WithFields(fields).Info("stopped replica")
 			continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gregor-broker/gregor/conf"
 	"github.com/gregor-broker/gregor/coordinator/controller"
+	"github.com/gregor-broker/gregor/coordinator/group"
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/gregor-broker/gregor/network"
 	"github.com/gregor-broker/gregor/zkutil"
@@ -37,7 +38,9 @@ import (
 // Shutdown first asks the controller, with controlled.shutdown.enable, to
 // move this broker's partition leadership and ISR places elsewhere
 // (controlledShutdown), then runs the same steps backwards, written out in
-// one place (shutdown): stop accepting and drain requests in flight; resign
+// one place (shutdown): close the group coordinator, which answers the
+// JoinGroup and SyncGroup requests it parked; stop accepting and drain
+// requests in flight; resign
 // as controller; stop the log
 // manager's background work, flush the logs, write the checkpoints and the
 // clean-shutdown marker; close ZooKeeper last, so that the ephemeral broker
@@ -107,6 +110,7 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 	b.handlers.replicas = newReplicaManager(cfg.BrokerID, b.logs, b.topicConfigs.logConfig, log)
 	b.setUpReplication()
 	b.handlers.cfg = cfg
+	b.setUpGroups()
 	netCfg := network.DefaultConfig()
 	netCfg.Listeners = cfg.Listeners
 	if l, ok := cfg.InterBrokerListener(); ok {
@@ -191,6 +195,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	b.handlers.metadata.setClusterID(clusterID)
 	b.handlers.topics = zkc
+	b.handlers.consumerOffsets = zkc
 	b.handlers.producerIDs = newProducerIDManager(b.cfg.BrokerID, zkc, b.log)
 	if err := b.logs.EnsureMetaProperties(b.cfg.BrokerID, clusterID); err != nil {
 		b.logs.Shutdown()
@@ -234,6 +239,10 @@ func (b *Broker) Run(ctx context.Context) error {
 		// drain until their timeout; later ones answer at once.
 		b.handlers.admin.close()
 		b.handlers.fetches.close()
+		// Parked JoinGroup and SyncGroup requests answer
+		// COORDINATOR_NOT_AVAILABLE now, and the coordinator's timers
+		// stop, so that the clients look for the group's new home.
+		b.handlers.groups.Close()
 		stopServing()
 		wg.Wait()
 		// Requests have drained: resign as controller (STYLE.md section
@@ -369,6 +378,32 @@ func (b *Broker) setBrokerID(id int32) {
 	b.handlers.metadata = NewMetadataCache(id, b.handlers.log)
 	b.handlers.replicas = newReplicaManager(id, b.logs, b.topicConfigs.logConfig, b.log)
 	b.setUpReplication()
+	b.setUpGroups()
+}
+
+// setUpGroups builds the group coordinator over __consumer_offsets and
+// tells it of that topic's leadership changes.
+func (b *Broker) setUpGroups() {
+	cfg, h := b.cfg, b.handlers
+	glog := &groupLog{
+		h:           h,
+		compression: logstore.Compression(cfg.OffsetsTopicCompressionCodec),
+		acks:        cfg.OffsetsCommitRequiredAcks,
+		timeout:     cfg.OffsetsCommitTimeout,
+		readBytes:   cfg.OffsetsLoadBufferSize,
+	}
+	h.groups = group.New(group.Config{
+		BrokerID:                      cfg.BrokerID,
+		OffsetsTopicPartitions:        cfg.OffsetsTopicNumPartitions,
+		MinSessionTimeout:             cfg.GroupMinSessionTimeout,
+		MaxSessionTimeout:             cfg.GroupMaxSessionTimeout,
+		InitialRebalanceDelay:         cfg.GroupInitialRebalanceDelay,
+		MaxGroupSize:                  cfg.GroupMaxSize,
+		OffsetMetadataMaxBytes:        int(cfg.OffsetMetadataMaxBytes),
+		OffsetsRetention:              cfg.OffsetsRetention,
+		OffsetsRetentionCheckInterval: cfg.OffsetsRetentionCheckInterval,
+	}, glog, b.log.WithField("component", "group_coordinator"))
+	h.replicas.offsetsLeadership = h.groups
 }
 
 // BrokerID is the broker's id (valid once Ready is closed): the configured
