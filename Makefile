@@ -49,6 +49,9 @@ fuzz:
 # (bench/cmd/replication): BENCH_RF_RECORDS records of 1 KiB with RF 3 and
 # acks=all against RF 1 and acks=1, and BENCH_FAILOVER_TRIALS leader
 # failovers (kill -9 of the leader; about 10 s each). -timeout bounds it.
+# Last the group coordinator on three brokers (bench/cmd/groups): time for
+# 10 members to become Stable, and OffsetCommit requests/s with 1 and 100
+# partitions a request.
 BENCHTIME ?= 1s
 BENCH_RECORDS ?= 1000000
 BENCH_RF_RECORDS ?= 300000
@@ -58,6 +61,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
 	cd bench && $(GO) run ./cmd/produce-consume -src $(CURDIR) -records $(BENCH_RECORDS)
 	cd bench && $(GO) run ./cmd/replication -src $(CURDIR) -records $(BENCH_RF_RECORDS) -trials $(BENCH_FAILOVER_TRIALS) -timeout 15m
+	cd bench && $(GO) run ./cmd/groups -src $(CURDIR)
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"
