@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -153,20 +152,13 @@ func faultPauseFollower(f *faultRun) {
 	f.createTopic(assign)
 	f.startProducer(60, 250*time.Millisecond)
 
-	frozen.signal(syscall.SIGSTOP)
-	resumed := false
-	f.t.Cleanup(func() {
-		if !resumed {
-			frozen.signal(syscall.SIGCONT)
-		}
-	})
+	resume := frozen.Freeze()
 	paused := time.Now()
 	s := f.c.Without(frozen.ID)
 	f.waitISR(s, 2, frozen.ID)
 	f.t.Logf("broker %d left every ISR %v after SIGSTOP", frozen.ID, time.Since(paused).Round(time.Millisecond))
 	f.waitAcks(s, 100)
-	frozen.signal(syscall.SIGCONT)
-	resumed = true
+	resume()
 	f.waitISR(f.c, 3, -1)
 	f.t.Logf("broker %d back in every ISR %v after SIGSTOP", frozen.ID, time.Since(paused).Round(time.Millisecond))
 }
@@ -194,13 +186,7 @@ func faultLeaderSessionExpiry(f *faultRun) {
 	if frozen == nil {
 		f.t.Fatalf("the controller %d leads every partition: %+v", ctrl, st)
 	}
-	frozen.signal(syscall.SIGSTOP)
-	resumed := false
-	f.t.Cleanup(func() {
-		if !resumed {
-			frozen.signal(syscall.SIGCONT)
-		}
-	})
+	resume := frozen.Freeze()
 	s := f.c.Without(frozen.ID)
 	f.waitState(s, "no leadership on the frozen broker", func(st map[int32]partState) bool {
 		for _, p := range st {
@@ -211,8 +197,7 @@ func faultLeaderSessionExpiry(f *faultRun) {
 		return true
 	})
 	f.waitAcks(s, 50)
-	frozen.signal(syscall.SIGCONT)
-	resumed = true
+	resume()
 	f.waitISR(f.c, 3, -1)
 	f.waitAcks(f.c, 50)
 }
@@ -325,13 +310,7 @@ func faultDivergence(f *faultRun) {
 	f.startProducer(120, 250*time.Millisecond)
 
 	// 1. Freeze C until some follower holds records C lacks.
-	c.signal(syscall.SIGSTOP)
-	resumed := false
-	f.t.Cleanup(func() {
-		if !resumed {
-			c.signal(syscall.SIGCONT)
-		}
-	})
+	resume := c.Freeze()
 	frozenAt := time.Now()
 	follower := func(p int32) *Broker { return f.c.Broker(assign[p][1]) }
 	var last string
@@ -360,8 +339,7 @@ func faultDivergence(f *faultRun) {
 	if diverged == 0 {
 		f.t.Fatalf("no partition holds records beyond the survivor's log end after the kill")
 	}
-	c.signal(syscall.SIGCONT)
-	resumed = true
+	resume()
 	f.t.Logf("broker %d frozen for %v; %d partitions diverged", c.ID, time.Since(frozenAt).Round(time.Millisecond), diverged)
 	onlyC := f.c.Without(a.ID).Without(b.ID)
 	f.waitState(onlyC, "every partition led by the survivor alone", func(st map[int32]partState) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -71,13 +72,7 @@ func testSessionExpiry(t *testing.T, freezeController bool) {
 		t.Fatalf("broker %d's znode before the pause: czxid %d, %v", b.ID, epoch, err)
 	}
 
-	b.signal(syscall.SIGSTOP)
-	resumed := false
-	t.Cleanup(func() {
-		if !resumed {
-			b.signal(syscall.SIGCONT) // so that the cluster's cleanup can stop it
-		}
-	})
+	resume := b.Freeze()
 	var last string
 	c.waitFor(failoverTimeout, fmt.Sprintf("/brokers/ids/%d removed by ZooKeeper", b.ID), func() bool {
 		ids, err := z.BrokerIDs()
@@ -114,8 +109,7 @@ func testSessionExpiry(t *testing.T, freezeController bool) {
 		}, &last)
 	}
 
-	b.signal(syscall.SIGCONT)
-	resumed = true
+	resume()
 	c.waitFor(failoverTimeout, fmt.Sprintf("broker %d registered again", b.ID), func() bool {
 		e, err := z.BrokerCzxid(b.ID)
 		last = fmt.Sprintf("czxid %d (was %d), err %v", e, epoch, err)
@@ -171,6 +165,18 @@ func testSessionExpiry(t *testing.T, freezeController bool) {
 		counts[p] += len(rs)
 	}
 	c.checkSameRecords(want, c.ConsumeAll(topic, counts, 60*time.Second))
+}
+
+// Freeze stops the broker's process with SIGSTOP and returns the function
+// that resumes it with SIGCONT. If the test ends first, its cleanup resumes
+// the process, so that the cluster's cleanup can stop it.
+func (b *Broker) Freeze() (resume func()) {
+	b.t.Helper()
+	b.signal(syscall.SIGSTOP)
+	var once sync.Once
+	resume = func() { once.Do(func() { b.signal(syscall.SIGCONT) }) }
+	b.t.Cleanup(resume)
+	return resume
 }
 
 // signal sends sig to the broker's process, which must be running.
