@@ -42,6 +42,9 @@ type Log struct {
 	// readers; it is written under mu.
 	logEndOffset  atomic.Int64
 	highWatermark atomic.Int64
+	// closedFlag mirrors closed for the cleaner, which polls it without
+	// the lock to abandon a cleaning of a log being closed.
+	closedFlag atomic.Bool
 
 	flushMu sync.Mutex // serialises flushes; taken before mu
 

@@ -328,6 +328,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.closedFlag.Store(true)
 	var errs []error
 	if l.err == nil {
 		errs = append(errs, l.activeLocked().onBecomeInactive())
