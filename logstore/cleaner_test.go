@@ -610,3 +610,191 @@ func TestCompactDeleteAppliesRetention(t *testing.T) {
 		})
 	}
 }
+
+// errCrash stands for the process dying at a step of a cleaning.
+var errCrash = errors.New("crash")
+
+// latestValues is the latest non-null value of each key in recs.
+func latestValues(recs []readRecord) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		if r.value != nil {
+			out[string(r.key)] = string(r.value)
+		} else {
+			delete(out, string(r.key))
+		}
+	}
+	return out
+}
+
+// modelLatestValues is the model's latest non-null value of each key.
+func (m *compactModel) latestValues(end int64) map[string]string {
+	out := map[string]string{}
+	for k, off := range m.latest(end) {
+		if v := m.records[off].value; v != nil {
+			out[k] = string(v)
+		}
+	}
+	return out
+}
+
+// checkMatchesModel checks that every record of l is the one appended at
+// its offset, and that the latest value of each key is the model's.
+func checkMatchesModel(t *testing.T, l *Log, m *compactModel) []readRecord {
+	t.Helper()
+	recs, _ := readLogRecords(t, l)
+	for _, r := range recs {
+		want, ok := m.records[r.offset]
+		if !ok || !bytes.Equal(r.key, want.key) || !bytes.Equal(r.value, want.value) || r.timestamp != want.timestamp {
+			t.Fatalf("record at offset %d is %q=%q, appended %q=%q", r.offset, r.key, r.value, want.key, want.value)
+		}
+	}
+	if got, want := latestValues(recs), m.latestValues(l.LogEndOffset()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("latest values:\n%v\nmodel:\n%v", got, want)
+	}
+	return recs
+}
+
+// TestCleanerCrashAtEachSwapStep crashes a cleaning at each step of its
+// first swap (after writing the .cleaned files, after renaming them to
+// .swap, after each old segment is renamed to .deleted, after the final
+// rename) and halfway through the renames of a segment's three files, then
+// reopens the log as after a crash: it must be valid, hold the same logical
+// content, keep no temporary files, and have the swap done exactly when the
+// .log.swap file existed.
+func TestCleanerCrashAtEachSwapStep(t *testing.T) {
+	type crashCase struct {
+		name      string
+		step      string // hook step to crash at, or ""
+		faultName string // a rename of a file with this suffix fails, or ""
+		completed bool   // whether the reopened log has the swap done
+	}
+	cases := []crashCase{
+		{name: "after writing .cleaned", step: "cleaned"},
+		{name: "between renames to .swap", faultName: IndexFileSuffix + CleanedFileSuffix, completed: true},
+		{name: "after renaming to .swap", step: "swap", completed: true},
+		{name: "after the first old segment went to .deleted", step: "deleted-0", completed: true},
+		{name: "after the second old segment went to .deleted", step: "deleted-1", completed: true},
+		{name: "between final renames", faultName: TimeIndexFileSuffix + SwapFileSuffix, completed: true},
+		{name: "after the final rename", step: "done", completed: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := compactLogConfig()
+			cfg.SegmentBytes = 2048
+			ffs := NewFaultFS(OSFS{})
+			tl := &testLog{t: t, dir: filepath.Join(t.TempDir(), "topic-0"), clock: newTestClock(), fs: ffs}
+			tl.reopen(cfg, Options{CleanShutdown: true})
+			m := newCompactModel()
+			rng := rand.New(rand.NewPCG(7, 7))
+			// Keys a-* are written first and once, so that they stay in the
+			// first segment through the first cleaning, then overwritten.
+			for i := 0; i < 10; i++ {
+				appendKeyed(t, tl.Log, m, CompressionNone, 900+int64(i), []Record{{Key: fmt.Appendf(nil, "a-%d", i), Value: []byte("first")}})
+			}
+			for i := 0; i < 120; i++ {
+				appendKeyed(t, tl.Log, m, CompressionNone, 1000+int64(i), randomRecords(rng, 15))
+			}
+			tl.SetHighWatermark(tl.LogEndOffset())
+			first, err := tl.Clean(-1, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tl.DeletePendingSegments(); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 60; i++ {
+				recs := randomRecords(rng, 15)
+				if i < 10 {
+					recs = append(recs, Record{Key: fmt.Appendf(nil, "a-%d", i), Value: []byte("second"), OffsetDelta: int32(len(recs))})
+					for j := range recs {
+						recs[j].OffsetDelta = int32(j)
+					}
+				}
+				appendKeyed(t, tl.Log, m, CompressionSnappy, 2000+int64(i), recs)
+			}
+			if err := tl.Roll(); err != nil {
+				t.Fatal(err)
+			}
+			tl.SetHighWatermark(tl.LogEndOffset())
+			before := checkMatchesModel(t, tl.Log, m)
+			// The first old segment, [0, bases[1]), is where the crash
+			// happens: what the swap puts there is the latest record of
+			// each key (tombstones included: delete.retention.ms has not
+			// passed).
+			bases := tl.SegmentBaseOffsets()
+			firstEnd := bases[1]
+			end := bases[len(bases)-1]
+			latest := m.latest(end)
+			inFirst := func(recs []readRecord) []int64 {
+				var out []int64
+				for _, r := range recs {
+					if r.offset < firstEnd {
+						out = append(out, r.offset)
+					}
+				}
+				return out
+			}
+			var cleanedFirst []int64
+			for _, off := range inFirst(before) {
+				if latest[string(m.records[off].key)] == off {
+					cleanedFirst = append(cleanedFirst, off)
+				}
+			}
+			if slices.Equal(cleanedFirst, inFirst(before)) {
+				t.Fatalf("the cleaning removes nothing from the first segment %v: the test would not see a swap", inFirst(before))
+			}
+
+			steps := map[string]bool{}
+			hook := func(step string) error {
+				if steps[step] {
+					return nil
+				}
+				steps[step] = true
+				if step == tc.step {
+					return errCrash
+				}
+				return nil
+			}
+			if tc.faultName != "" {
+				ffs.SetInject(func(op FaultOp, name string) error {
+					if op == FaultRename && strings.HasSuffix(name, tc.faultName) {
+						return errCrash
+					}
+					return nil
+				})
+			}
+			_, err = tl.clean(first.FirstDirty, 1<<20, nil, hook)
+			if !errors.Is(err, errCrash) {
+				t.Fatalf("clean: %v, want the injected crash (steps seen %v)", err, steps)
+			}
+			ffs.SetInject(nil)
+			crashed := tl.Log
+			t.Cleanup(func() { crashed.Close() })
+			tl.reopen(cfg, Options{RecoveryPoint: 0})
+
+			for _, name := range mustReadDir(t, tl.dir) {
+				if strings.HasSuffix(name, CleanedFileSuffix) || strings.HasSuffix(name, SwapFileSuffix) || strings.HasSuffix(name, DeletedFileSuffix) {
+					t.Fatalf("%s left in the log folder after reopening", name)
+				}
+			}
+			after := checkMatchesModel(t, tl.Log, m)
+			if got := inFirst(after); tc.completed && !slices.Equal(got, cleanedFirst) {
+				t.Fatalf("first segment holds %v after reopening, want the swapped-in %v", got, cleanedFirst)
+			}
+			if got := inFirst(after); !tc.completed && !slices.Equal(got, inFirst(before)) {
+				t.Fatalf("first segment holds %v after reopening, want it unchanged %v", got, inFirst(before))
+			}
+			if !tc.completed && len(after) != len(before) {
+				t.Fatalf("%d records after reopening, %d before: an unfinished cleaning changed the log", len(after), len(before))
+			}
+			// The log cleans on from there to the model's content.
+			tl.SetHighWatermark(tl.LogEndOffset())
+			res, err := tl.Clean(first.FirstDirty, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkCompacted(t, tl.Log, m, res.FirstDirty)
+		})
+	}
+}
