@@ -386,6 +386,7 @@ func newOffsetMap(maxBytes int64) *offsetMap {
 // one batch.
 func (l *Log) buildOffsetMap(segs []cleanSegment, firstDirty, firstUncleanable int64, keys *offsetMap, stopped func() bool) (int64, error) {
 	end := firstDirty
+	limit := maxDecompressedBytes(l.config.Load())
 	for _, s := range segs {
 		if s.next <= firstDirty {
 			continue
@@ -416,7 +417,7 @@ func (l *Log) buildOffsetMap(segs []cleanSegment, firstDirty, firstUncleanable i
 				end = h.NextOffset()
 				return true
 			}
-			recs, err := DecodeRecords(batch)
+			recs, err := decodeRecordsLimit(batch, limit)
 			if err != nil {
 				ferr = err
 				return false
@@ -518,7 +519,7 @@ func (l *Log) cleanGroup(group []cleanSegment, keys *offsetMap, mapEnd int64, de
 				werr = err
 				return false
 			}
-			out, removed, err := filterBatch(batch, h, keys, mapEnd, retainDeletes, lastOfProducer)
+			out, removed, err := filterBatch(batch, h, keys, mapEnd, retainDeletes, lastOfProducer, maxDecompressedBytes(cfg))
 			if err != nil {
 				werr = err
 				return false
@@ -578,11 +579,11 @@ func (l *Log) cleanGroup(group []cleanSegment, keys *offsetMap, mapEnd int64, de
 // filterBatch returns the batch with the records a cleaning keeps, the
 // batch itself when it keeps them all, or nil when the batch goes; removed
 // counts the records dropped.
-func filterBatch(batch []byte, h BatchHeader, keys *offsetMap, mapEnd int64, retainDeletes bool, lastOfProducer map[int64]int64) ([]byte, int64, error) {
+func filterBatch(batch []byte, h BatchHeader, keys *offsetMap, mapEnd int64, retainDeletes bool, lastOfProducer map[int64]int64, limit int) ([]byte, int64, error) {
 	if h.IsControl() {
 		return batch, 0, nil
 	}
-	recs, err := DecodeRecords(batch)
+	recs, err := decodeRecordsLimit(batch, limit)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -624,6 +625,20 @@ func filterBatch(batch []byte, h BatchHeader, keys *offsetMap, mapEnd int64, ret
 		SetMaxTimestamp(out, h.MaxTimestamp)
 	}
 	return out, removed, nil
+}
+
+// decodeRecordsLimit decodes every record of a batch, bounding the
+// decompressed size as the produce path did when the batch was appended.
+func decodeRecordsLimit(batch []byte, limit int) ([]Record, error) {
+	it, err := NewRecordIteratorLimit(batch, limit)
+	if err != nil {
+		return nil, err
+	}
+	var recs []Record
+	for it.Next() {
+		recs = append(recs, it.Record())
+	}
+	return recs, it.Err()
 }
 
 // shouldRetain is Kafka's shouldRetainRecord: a record past the map is
