@@ -197,13 +197,14 @@ func selectFilthiest(cands []logToClean) int {
 // cleanSegment is what a cleaning needs of a segment, captured under the
 // log's lock so that it can read without it.
 type cleanSegment struct {
-	seg        *Segment
-	file       File
-	base       int64
-	next       int64 // the next segment's base offset, or the log end offset
-	size       int64
-	indexBytes int // the larger of its two indexes' sizes
-	modTime    time.Time
+	seg         *Segment
+	truncations int64 // the log's truncation count when captured
+	file        File
+	base        int64
+	next        int64 // the next segment's base offset, or the log end offset
+	size        int64
+	indexBytes  int // the larger of its two indexes' sizes
+	modTime     time.Time
 }
 
 // CleanResult describes one cleaning.
@@ -261,7 +262,7 @@ func (l *Log) clean(checkpoint, mapBytes int64, stop func() bool, hook cleanHook
 		if i+1 < len(l.segments) {
 			next = l.segments[i+1].baseOffset
 		}
-		cs := cleanSegment{seg: seg, file: seg.log, base: seg.baseOffset, next: next, size: seg.size,
+		cs := cleanSegment{seg: seg, truncations: l.truncations, file: seg.log, base: seg.baseOffset, next: next, size: seg.size,
 			indexBytes: max(seg.offsetIndex.SizeInBytes(), seg.timeIndex.SizeInBytes())}
 		segs = append(segs, cs)
 	}
@@ -347,9 +348,13 @@ func (l *Log) stillInLog(segs []cleanSegment) bool {
 }
 
 // findGroupLocked returns the index in l.segments of segs[0] when segs are
-// still there, in order, inactive and of the captured sizes.
+// still there, in order, inactive and of the captured sizes, and the log
+// was not truncated since they were captured.
 func (l *Log) findGroupLocked(segs []cleanSegment) (int, bool) {
 	if len(segs) == 0 {
+		return 0, false
+	}
+	if segs[0].truncations != l.truncations {
 		return 0, false
 	}
 	i := l.floorSegmentLocked(segs[0].base)

@@ -247,10 +247,12 @@ func TestCleaningAbandoned(t *testing.T) {
 		name      string
 		stopAfter int // batches read before stop reports true
 		closeLog  bool
+		truncate  bool
 	}{
-		{"stopped while mapping", 3, false},
-		{"stopped while rewriting", 25, false},
-		{"log closed", 0, true},
+		{"stopped while mapping", 3, false, false},
+		{"stopped while rewriting", 25, false, false},
+		{"log closed", 0, true, false},
+		{"log truncated", 0, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tl := openTestLog(t, compactLogConfig())
@@ -267,14 +269,36 @@ func TestCleaningAbandoned(t *testing.T) {
 			polls := 0
 			stop := func() bool {
 				polls++
-				return !tc.closeLog && polls > tc.stopAfter
+				return tc.stopAfter > 0 && polls > tc.stopAfter
 			}
 			var hook cleanHook
-			if tc.closeLog {
+			switch {
+			case tc.closeLog:
 				hook = func(step string) error {
 					if step == "cleaned" {
 						return tl.Close()
 					}
+					return nil
+				}
+			case tc.truncate:
+				// A follower truncating to its new leader, then taking
+				// the same offsets again: the segments look as before.
+				hook = func(step string) error {
+					if step != "cleaned" {
+						return nil
+					}
+					if _, err := tl.TruncateTo(12); err != nil {
+						return err
+					}
+					for i := 12; i < 20; i++ {
+						appendKeyed(t, tl.Log, nil, CompressionNone, 1000, []Record{{Key: fmt.Appendf(nil, "k%d", i%3), Value: fmt.Appendf(nil, "v%d", i)}})
+						if i%5 == 4 {
+							if err := tl.Roll(); err != nil {
+								return err
+							}
+						}
+					}
+					tl.SetHighWatermark(tl.LogEndOffset())
 					return nil
 				}
 			}

@@ -61,6 +61,10 @@ type Log struct {
 	unflushed      int64 // records appended since the last flush
 	lastFlush      time.Time
 	pendingDeletes []pendingDelete
+	// truncations counts truncations: a cleaning that started before one
+	// does not swap its result in, even if the segments it read look the
+	// same again.
+	truncations int64
 	// err is the first storage error: once set, appends fail with it.
 	err    error
 	closed bool
