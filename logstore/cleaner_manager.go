@@ -37,7 +37,7 @@ func DefaultCleanerConfig() CleanerConfig {
 // cleanerState is the manager's bookkeeping for the cleaner (Kafka's
 // LogCleanerManager): the checkpoints, and which logs are being cleaned.
 type cleanerState struct {
-	mu sync.Mutex // guards the fields below; taken after Manager.mu, never before
+	mu sync.Mutex // guards the fields below; never held with Manager.mu; taken before a Log's mu
 	// checkpoints holds, per log directory, the first dirty offset of each
 	// partition cleaned there (cleaner-offset-checkpoint).
 	checkpoints map[string]map[TopicPartition]int64

@@ -45,8 +45,11 @@ type Options struct {
 // Open loads a partition's log from its folder, creating the folder when it
 // does not exist, and recovers it after an unclean shutdown:
 //
+//   - a cleaning's swap that a crash interrupted (a *.log.swap file) is
+//     completed: it replaces the segments its offsets cover;
 //   - leftovers of interrupted operations (*.deleted, *.tmp, *.cleaned,
-//     *.swap) and indexes without a .log are removed;
+//     the indexes of a *.swap segment) and indexes without a .log are
+//     removed;
 //   - a segment whose index is missing, of the wrong size or fails its
 //     sanity check gets both indexes rebuilt from the log;
 //   - after an unclean shutdown, every segment from the one holding the
