@@ -555,8 +555,6 @@ func (l *Log) cleanGroup(group []cleanSegment, keys *offsetMap, mapEnd int64, de
 			return abandon(l.cleaningErr("rewrite segment", err, group))
 		}
 	}
-	// The new segment covers the group's offsets, whatever it kept.
-	cleaned.nextOffset = max(cleaned.nextOffset, base)
 	err = cleaned.onBecomeInactive()
 	if err == nil {
 		err = cleaned.flush()

@@ -802,3 +802,41 @@ func TestCleanerCrashAtEachSwapStep(t *testing.T) {
 		})
 	}
 }
+
+// TestCleanerLeavesControlBatches checks that control batches (transaction
+// markers, which only a follower or a coordinator appends) are copied as
+// they are: Gregor does not support transactions yet.
+func TestCleanerLeavesControlBatches(t *testing.T) {
+	tl := openTestLog(t, compactLogConfig())
+	appendKeyed(t, tl.Log, nil, CompressionNone, 1000, []Record{{Key: []byte("k"), Value: []byte("1")}, {Key: []byte("k"), Value: []byte("2")}})
+	opts := NewBuildOptions()
+	opts.BaseOffset, opts.PartitionLeaderEpoch, opts.BaseTimestamp = 2, 1, 1000
+	opts.Control, opts.Transactional = true, true
+	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 5, 0, -1
+	control, err := BuildBatch(opts, []Record{{Key: []byte{0, 0, 0, 1}, Value: []byte{0, 0, 0, 0, 0, 0}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tl.AppendAsFollower(append([]byte{}, control...)); err != nil {
+		t.Fatal(err)
+	}
+	appendKeyed(t, tl.Log, nil, CompressionNone, 1000, []Record{{Key: []byte("k"), Value: []byte("3")}})
+	if err := tl.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	tl.SetHighWatermark(tl.LogEndOffset())
+	if _, err := tl.Clean(-1, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	headers := tl.readAll(0)
+	if len(headers) != 2 || !headers[0].IsControl() || headers[1].BaseOffset != 3 {
+		t.Fatalf("batches after cleaning %+v, want the control batch at 2 and the last value at 3", headers)
+	}
+	r, err := tl.Read(2, 1<<20, 3, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := r.ReadAll(); err != nil || !bytes.Equal(b, control) {
+		t.Fatalf("control batch read back changed (%v)", err)
+	}
+}
