@@ -139,20 +139,6 @@ func allZeroDeltas(recs []Record) bool {
 	return true
 }
 
-// decodeRecordsLimit is DecodeRecords with a decompression bound, so that
-// the fuzzer does not spend its time on 64 MiB outputs.
-func decodeRecordsLimit(b []byte, limit int) ([]Record, error) {
-	it, err := NewRecordIteratorLimit(b, limit)
-	if err != nil {
-		return nil, err
-	}
-	var recs []Record
-	for it.Next() {
-		recs = append(recs, it.Record())
-	}
-	return recs, it.Err()
-}
-
 // FuzzValidateBatch: never panics; never modifies its input; errors match
 // one of the sentinels the server maps; an accepted batch is exactly len(b)
 // bytes, passes CheckBatch with the same header, decodes to RecordCount

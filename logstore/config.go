@@ -2,6 +2,7 @@ package logstore
 
 import (
 	"io"
+	"math"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -54,6 +55,19 @@ type LogConfig struct {
 	Compact bool
 	// Delete is cleanup.policy containing "delete": retention applies.
 	Delete bool
+	// MinCleanableRatio is min.cleanable.dirty.ratio: a compacted log is
+	// cleaned once its dirty bytes are more than this share of its
+	// cleanable bytes (or max.compaction.lag.ms forces it).
+	MinCleanableRatio float64
+	// DeleteRetention is delete.retention.ms: how long tombstones (records
+	// with a null value) survive once their segment has been cleaned.
+	DeleteRetention time.Duration
+	// MinCompactionLag is min.compaction.lag.ms: a segment whose largest
+	// timestamp is more recent than this is not cleaned yet.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag is max.compaction.lag.ms: a log whose oldest dirty
+	// segment started longer ago than this is cleaned whatever its ratio.
+	MaxCompactionLag time.Duration
 	// MinInSyncReplicas is min.insync.replicas. logstore does not use it;
 	// it travels with the log's config, as in Kafka's LogConfig, so that a
 	// topic override reaches the partition with the rest.
@@ -76,6 +90,9 @@ func DefaultLogConfig() LogConfig {
 		TimestampType:        CreateTime,
 		FileDeleteDelay:      time.Minute,
 		Delete:               true,
+		MinCleanableRatio:    0.5,
+		DeleteRetention:      24 * time.Hour,
+		MaxCompactionLag:     math.MaxInt64,
 		ProducerIDExpiration: 7 * 24 * time.Hour,
 	}
 }

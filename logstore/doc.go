@@ -11,6 +11,7 @@
 //	<log.dir>/recovery-point-offset-checkpoint   "0\n<n>\n<topic> <partition> <offset>\n..."
 //	<log.dir>/replication-offset-checkpoint      same format: high watermarks
 //	<log.dir>/log-start-offset-checkpoint        same format
+//	<log.dir>/cleaner-offset-checkpoint          same format: first dirty offsets of compacted logs
 //	<log.dir>/.kafka_cleanshutdown               present only after a clean shutdown
 //	<log.dir>/<topic>-<partition>/
 //	    00000000000000000000.log        record batches as on the wire, offsets assigned
@@ -41,6 +42,11 @@
 //   - manager.go, checkpoint.go, meta_properties.go: every log of the
 //     broker: parallel loading, checkpoints, background retention and
 //     flushing, clean-shutdown marker, offline directories.
+//   - cleaner.go, cleaner_manager.go: log compaction (Kafka's LogCleaner):
+//     the filthiest compacted log is rewritten keeping the latest record
+//     of each key, through *.cleaned and *.swap files that a crash at any
+//     step leaves recoverable; the manager runs log.cleaner.threads threads
+//     and keeps cleaner-offset-checkpoint.
 //
 // # Durability
 //

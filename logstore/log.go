@@ -42,6 +42,9 @@ type Log struct {
 	// readers; it is written under mu.
 	logEndOffset  atomic.Int64
 	highWatermark atomic.Int64
+	// closedFlag mirrors closed for the cleaner, which polls it without
+	// the lock to abandon a cleaning of a log being closed.
+	closedFlag atomic.Bool
 
 	flushMu sync.Mutex // serialises flushes; taken before mu
 
@@ -58,6 +61,10 @@ type Log struct {
 	unflushed      int64 // records appended since the last flush
 	lastFlush      time.Time
 	pendingDeletes []pendingDelete
+	// truncations counts truncations: a cleaning that started before one
+	// does not swap its result in, even if the segments it read look the
+	// same again.
+	truncations int64
 	// err is the first storage error: once set, appends fail with it.
 	err    error
 	closed bool

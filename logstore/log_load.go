@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -44,8 +45,11 @@ type Options struct {
 // Open loads a partition's log from its folder, creating the folder when it
 // does not exist, and recovers it after an unclean shutdown:
 //
+//   - a cleaning's swap that a crash interrupted (a *.log.swap file) is
+//     completed: it replaces the segments its offsets cover;
 //   - leftovers of interrupted operations (*.deleted, *.tmp, *.cleaned,
-//     *.swap) and indexes without a .log are removed;
+//     the indexes of a *.swap segment) and indexes without a .log are
+//     removed;
 //   - a segment whose index is missing, of the wrong size or fails its
 //     sanity check gets both indexes rebuilt from the log;
 //   - after an unclean shutdown, every segment from the one holding the
@@ -104,6 +108,15 @@ func (l *Log) load(opts Options, now time.Time) error {
 		return storageErr("read log folder", err)
 	}
 	cfg := l.config.Load()
+	completed, err := l.completeSwaps(entries)
+	if err != nil {
+		return err
+	}
+	if completed {
+		if entries, err = l.fs.ReadDir(l.dir); err != nil {
+			return storageErr("read log folder", err)
+		}
+	}
 	bases, err := l.cleanFolder(entries)
 	if err != nil {
 		return err
@@ -186,6 +199,102 @@ func (l *Log) load(opts Options, now time.Time) error {
 	return nil
 }
 
+// completeSwaps finishes the cleaner's swaps that a crash interrupted, as
+// Kafka's completeSwapOperations does. A <base>.log.swap file is a cleaned
+// segment written and fsynced in full before it got that name, so it
+// replaces every segment whose base offset lies in its offset range (at
+// least the one of the same base offset; some may already be gone, renamed
+// to *.deleted), and takes the name <base>.log. Its indexes are rebuilt from
+// it: *.index.swap and *.timeindex.swap files are removed, as are the old
+// segments' indexes. It reports whether it changed the folder.
+func (l *Log) completeSwaps(entries []fs.DirEntry) (bool, error) {
+	var swaps []int64
+	logs := map[int64]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		if base, ok := parseSegmentBase(strings.TrimSuffix(name, SwapFileSuffix), LogFileSuffix); ok && strings.HasSuffix(name, SwapFileSuffix) {
+			swaps = append(swaps, base)
+		} else if base, ok := parseSegmentBase(name, LogFileSuffix); ok {
+			logs[base] = true
+		}
+	}
+	if len(swaps) == 0 {
+		return false, nil
+	}
+	sort.Slice(swaps, func(i, j int) bool { return swaps[i] < swaps[j] })
+	remove := func(path string) error {
+		if err := l.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return storageErr("remove replaced segment file", err)
+		}
+		return nil
+	}
+	for _, base := range swaps {
+		swapPath := SegmentFileName(l.dir, base, LogFileSuffix) + SwapFileSuffix
+		next, err := swapNextOffset(l.fs, swapPath, base)
+		if err != nil {
+			return false, err
+		}
+		for old := range logs {
+			if old < base || (old >= next && old != base) {
+				continue
+			}
+			l.log.WithFields(logrus.Fields{"offset": old, "swap": base}).Info("removing segment replaced by an interrupted cleaning")
+			for _, suffix := range []string{LogFileSuffix, IndexFileSuffix, TimeIndexFileSuffix} {
+				if err := remove(SegmentFileName(l.dir, old, suffix)); err != nil {
+					return false, err
+				}
+			}
+			delete(logs, old)
+		}
+		for _, suffix := range []string{IndexFileSuffix, TimeIndexFileSuffix} {
+			if err := remove(SegmentFileName(l.dir, base, suffix) + SwapFileSuffix); err != nil {
+				return false, err
+			}
+		}
+		if err := l.fs.Rename(swapPath, SegmentFileName(l.dir, base, LogFileSuffix)); err != nil {
+			return false, storageErr("complete segment swap", err)
+		}
+		logs[base] = true
+		l.log.WithField("offset", base).Info("completed an interrupted cleaning's segment swap")
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return false, storageErr("fsync log folder", err)
+	}
+	return true, nil
+}
+
+// swapNextOffset reads a swap segment's batches and returns the offset
+// after its last one (base when it is empty). The file was fsynced before
+// it got its name, so a damaged batch means the disk failed: it ends the
+// scan, and recovery of the segment truncates it there.
+func swapNextOffset(fsys FS, path string, base int64) (int64, error) {
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return 0, storageErr("open swap segment", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, storageErr("stat swap segment", err)
+	}
+	next := base
+	err = ScanBatches(f, info.Size(), func(_ int64, batch []byte) bool {
+		h, err := CheckBatch(batch)
+		if err != nil {
+			return false
+		}
+		next = h.NextOffset()
+		return true
+	})
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		return 0, err
+	}
+	return next, nil
+}
+
 // cleanFolder removes leftovers of interrupted operations and returns the
 // base offsets of the segments, sorted.
 func (l *Log) cleanFolder(entries []fs.DirEntry) ([]int64, error) {
@@ -199,9 +308,9 @@ func (l *Log) cleanFolder(entries []fs.DirEntry) ([]int64, error) {
 		}
 		switch {
 		case strings.HasSuffix(name, DeletedFileSuffix), strings.HasSuffix(name, ".tmp"),
-			strings.HasSuffix(name, ".cleaned"), strings.HasSuffix(name, ".swap"):
-			// TODO(issue 5): a *.swap file is a finished compaction swap that
-			// must be completed, not removed, once the cleaner exists.
+			strings.HasSuffix(name, CleanedFileSuffix), strings.HasSuffix(name, SwapFileSuffix):
+			// completeSwaps has already finished the *.swap segments; a
+			// *.swap left here is an index of one, rebuilt from its log.
 			if err := l.fs.Remove(l.dir + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, storageErr("remove leftover file", err)
 			}

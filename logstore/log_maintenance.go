@@ -42,6 +42,7 @@ func (l *Log) TruncateTo(offset int64) (bool, error) {
 	}
 	leo := active.nextOffset
 	l.logEndOffset.Store(leo)
+	l.truncations++
 	l.recoveryPoint = min(l.recoveryPoint, leo)
 	l.logStartOffset = min(l.logStartOffset, leo)
 	if l.highWatermark.Load() > leo {
@@ -83,6 +84,7 @@ func (l *Log) truncateFullyAndStartAtLocked(offset int64, now time.Time) error {
 	}
 	l.segments = []*Segment{seg}
 	l.logEndOffset.Store(offset)
+	l.truncations++
 	l.highWatermark.Store(offset)
 	l.logStartOffset = offset
 	l.recoveryPoint = offset
@@ -328,6 +330,7 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.closedFlag.Store(true)
 	var errs []error
 	if l.err == nil {
 		errs = append(errs, l.activeLocked().onBecomeInactive())

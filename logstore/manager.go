@@ -59,8 +59,11 @@ type ManagerConfig struct {
 	// ProducerIDExpirationCheckInterval is how often idle producer ids are
 	// forgotten (ten minutes in Kafka 2.8, not configurable there).
 	ProducerIDExpirationCheckInterval time.Duration
-	Now                               func() time.Time
-	Logger                            *logrus.Entry
+	// Cleaner configures log compaction for logs whose LogConfig has
+	// Compact; its zero value runs no cleaner.
+	Cleaner CleanerConfig
+	Now     func() time.Time
+	Logger  *logrus.Entry
 }
 
 // Manager owns every log on the broker: it loads them from the log
@@ -79,6 +82,8 @@ type Manager struct {
 	// is fsynced in the background; capacity one per log is not needed:
 	// the flusher drains it and flushes each log once per wake-up.
 	rolled chan *Log
+
+	cleaner *cleanerState
 
 	mu      sync.Mutex // guards the fields below
 	logs    map[TopicPartition]*Log
@@ -119,6 +124,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		fs:      cfg.FS,
 		log:     cfg.Logger.WithField("component", "log_manager"),
 		rolled:  make(chan *Log, 1024),
+		cleaner: newCleanerState(),
 		logs:    map[TopicPartition]*Log{},
 		dirOf:   map[TopicPartition]string{},
 		offline: map[string]error{},
@@ -183,6 +189,9 @@ func (m *Manager) loadDir(ctx context.Context, dir string) error {
 	}
 	hws, err := m.readCheckpoint(dir, ReplicationCheckpointFile)
 	if err != nil {
+		return err
+	}
+	if err := m.loadCleanerCheckpoint(dir); err != nil {
 		return err
 	}
 
@@ -413,6 +422,9 @@ func (m *Manager) DeleteLog(tp TopicPartition) error {
 		return nil
 	}
 	err := l.Close()
+	if cerr := m.abortCleaning(dir, tp); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
 	var suffix [8]byte
 	_, _ = rand.Read(suffix[:])
 	doomed := filepath.Join(dir, tp.DirName()+"."+hex.EncodeToString(suffix[:])+deleteDirSuffix)
@@ -426,8 +438,9 @@ func (m *Manager) DeleteLog(tp TopicPartition) error {
 	return err
 }
 
-// Run runs the background tasks until ctx is done: retention, the flush.ms
-// check, fsyncs of rolled segments, and the periodic checkpoints. It returns
+// Run runs the background tasks until ctx is done: retention, the log
+// cleaner's threads, the flush.ms check, fsyncs of rolled segments, and the
+// periodic checkpoints. It returns
 // after every goroutine it started has stopped.
 func (m *Manager) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
@@ -451,6 +464,7 @@ func (m *Manager) Run(ctx context.Context) error {
 		}()
 	}
 	every(m.cfg.RetentionCheckInterval, m.runRetention)
+	m.runCleaner(ctx, &wg)
 	every(m.cfg.FlushCheckInterval, m.flushDue)
 	every(m.cfg.ProducerIDExpirationCheckInterval, func() {
 		for _, l := range m.Logs() {

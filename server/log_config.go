@@ -28,6 +28,10 @@ func logConfigFor(tc conf.TopicConfig, broker *conf.Config) logstore.LogConfig {
 		FileDeleteDelay:        tc.FileDeleteDelay,
 		Compact:                tc.Compact(),
 		Delete:                 tc.Delete(),
+		MinCleanableRatio:      tc.MinCleanableDirtyRatio,
+		DeleteRetention:        tc.DeleteRetention,
+		MinCompactionLag:       tc.MinCompactionLag,
+		MaxCompactionLag:       tc.MaxCompactionLag,
 		MinInSyncReplicas:      tc.MinInsyncReplicas,
 		ProducerIDExpiration:   broker.TransactionalIDExpiration,
 	}

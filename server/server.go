@@ -100,7 +100,13 @@ func New(cfg *conf.Config, log *logrus.Entry) (*Broker, error) {
 		LogStartOffsetCheckpointInterval:  cfg.LogFlushStartOffsetCheckpointInterval,
 		HighWatermarkCheckpointInterval:   cfg.ReplicaHighWatermarkCheckpointInterval,
 		ProducerIDExpirationCheckInterval: 10 * time.Minute,
-		Logger:                            log,
+		Cleaner: logstore.CleanerConfig{
+			Enable:           cfg.LogCleanerEnable,
+			Threads:          cfg.LogCleanerThreads,
+			DedupeBufferSize: cfg.LogCleanerDedupeBufferSize,
+			Backoff:          cfg.LogCleanerBackoff,
+		},
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err
