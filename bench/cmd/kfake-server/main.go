@@ -14,6 +14,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,25 +25,36 @@ import (
 )
 
 func main() {
-	ports := flag.String("ports", "", "comma-separated ports, one broker each (required)")
-	flag.Parse()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, sig))
+}
+
+// run is the program: it returns the exit code, 2 for bad arguments, 1
+// if the cluster cannot start, 0 after stop delivers a value.
+func run(args []string, stdout, stderr io.Writer, stop <-chan os.Signal) int {
+	fs := flag.NewFlagSet("kfake-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ports := fs.String("ports", "", "comma-separated ports, one broker each (required; 0 picks a free one)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
 	var ps []int
 	for s := range strings.SplitSeq(*ports, ",") {
 		p, err := strconv.Atoi(s)
-		if err != nil || p <= 0 || p > 65535 {
-			fmt.Fprintf(os.Stderr, "kfake-server: bad port %q in -ports %q\n", s, *ports)
-			os.Exit(2)
+		if err != nil || p < 0 || p > 65535 {
+			fmt.Fprintf(stderr, "kfake-server: bad port %q in -ports %q\n", s, *ports)
+			return 2
 		}
 		ps = append(ps, p)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
 	c, err := kfake.NewCluster(kfake.NumBrokers(len(ps)), kfake.Ports(ps...))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "kfake-server:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "kfake-server:", err)
+		return 1
 	}
-	fmt.Println("listening", strings.Join(c.ListenAddrs(), " "))
-	<-sig
+	fmt.Fprintln(stdout, "listening", strings.Join(c.ListenAddrs(), " "))
+	<-stop
 	c.Close()
+	return 0
 }
