@@ -201,7 +201,13 @@ func (r *results) print(w io.Writer) {
 		if t.Holds != nil {
 			holds = map[bool]string{true: "holds", false: "DOES NOT HOLD"}[*t.Holds]
 		}
-		line := fmt.Sprintf("  %-70s %8s  goal %-6s %s", t.Name, f(t.Measured), t.Goal, holds)
+		measured := "-"
+		if t.Measured != nil {
+			// Three decimals, so that a ratio just under its bound
+			// does not print as the bound.
+			measured = fmt.Sprintf("%.3f", *t.Measured)
+		}
+		line := fmt.Sprintf("  %-70s %9s  goal %-6s %s", t.Name, measured, t.Goal, holds)
 		if t.Note != "" {
 			line += " (" + t.Note + ")"
 		}
