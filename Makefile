@@ -42,7 +42,7 @@ fuzz:
 # First the storage engine's figures: each benchmark next to a raw file
 # baseline run in the same process, printed as the table of
 # docs/BENCHMARKS.md (about a minute). Then every benchmark once, for
-# benchstat; BENCHTIME=1x makes that a quick smoke run. Last, one broker
+# benchstat; BENCHTIME=1x makes that a quick smoke run. Then one broker
 # end to end (bench/, a module of its own): ZooKeeper and a broker built
 # without -race as child processes, BENCH_RECORDS records of 1 KiB produced
 # and consumed with franz-go (about 15 s for a million). Then three brokers
@@ -53,7 +53,7 @@ fuzz:
 # brokers against kfake with one and three, the same franz-go workloads
 # (BENCH_SUITE_RECORDS records per produce case), one table with the ratios
 # and the targets of issue 6, also written to bin/bench-suite.json.
-# BENCH_SUITE_FLAGS=-quick makes it a smoke run of a few seconds.
+# BENCH_SUITE_FLAGS=-quick makes it a smoke run of about 15 s.
 BENCHTIME ?= 1s
 BENCH_RECORDS ?= 1000000
 BENCH_RF_RECORDS ?= 300000

@@ -52,7 +52,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-
 	"strings"
 	"syscall"
 	"time"
