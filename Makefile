@@ -42,26 +42,34 @@ fuzz:
 # First the storage engine's figures: each benchmark next to a raw file
 # baseline run in the same process, printed as the table of
 # docs/BENCHMARKS.md (about a minute). Then every benchmark once, for
-# benchstat; BENCHTIME=1x makes that a quick smoke run. Last, one broker
+# benchstat; BENCHTIME=1x makes that a quick smoke run. Then one broker
 # end to end (bench/, a module of its own): ZooKeeper and a broker built
 # without -race as child processes, BENCH_RECORDS records of 1 KiB produced
 # and consumed with franz-go (about 15 s for a million). Then three brokers
 # (bench/cmd/replication): BENCH_RF_RECORDS records of 1 KiB with RF 3 and
 # acks=all against RF 1 and acks=1, and BENCH_FAILOVER_TRIALS leader
 # failovers (kill -9 of the leader; about 10 s each). -timeout bounds it.
-# Last the group coordinator on three brokers (bench/cmd/groups): time for
+# Then the group coordinator on three brokers (bench/cmd/groups): time for
 # 10 members to become Stable, and OffsetCommit requests/s with 1 and 100
 # partitions a request.
+# Last, the side-by-side suite (bench/cmd/suite): Gregor with one and three
+# brokers against kfake with one and three, the same franz-go workloads
+# (BENCH_SUITE_RECORDS records per produce case), one table with the ratios
+# and the targets of issue 6, also written to bin/bench-suite.json.
+# BENCH_SUITE_FLAGS=-quick makes it a smoke run of about 15 s.
 BENCHTIME ?= 1s
 BENCH_RECORDS ?= 1000000
 BENCH_RF_RECORDS ?= 300000
 BENCH_FAILOVER_TRIALS ?= 10
+BENCH_SUITE_RECORDS ?= 2000000
+BENCH_SUITE_FLAGS ?=
 bench:
 	GREGOR_FIGURES=1 $(GO) test -run TestStorageFigures -v -count=1 ./logstore/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./logstore/ ./network/
 	cd bench && $(GO) run ./cmd/produce-consume -src $(CURDIR) -records $(BENCH_RECORDS)
 	cd bench && $(GO) run ./cmd/replication -src $(CURDIR) -records $(BENCH_RF_RECORDS) -trials $(BENCH_FAILOVER_TRIALS) -timeout 15m
 	cd bench && $(GO) run ./cmd/groups -src $(CURDIR)
+	cd bench && $(GO) run ./cmd/suite -src $(CURDIR) -records $(BENCH_SUITE_RECORDS) -json $(CURDIR)/bin/bench-suite.json -timeout 45m $(BENCH_SUITE_FLAGS)
 
 run: build
 	@scripts/run.sh "$(DATA_DIR)"

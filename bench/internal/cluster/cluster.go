@@ -395,3 +395,17 @@ func Tail(path string, n int) string {
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
+
+// PID returns the process id of the broker's current process, 0 if it
+// was never started.
+func (b *Broker) PID() int {
+	if b.cmd == nil {
+		return 0
+	}
+	return b.cmd.Process.Pid
+}
+
+// SetProcAttr gives cmd what a broker gets (its own process group, and on
+// Linux death with this program), for the other servers the benchmarks
+// start.
+func SetProcAttr(cmd *exec.Cmd) { setProcAttr(cmd) }
