@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -270,5 +271,97 @@ func TestConsoleConsumerGroupResumes(t *testing.T) {
 	if got := consume("--consumer-property", "group.id=other", "--group", "other", "--timeout-ms", "1500"); got.code != 0 || got.stdout != "" ||
 		!strings.Contains(got.stderr, "Processed a total of 0 messages") {
 		t.Fatalf("new group at the end: %+v", got)
+	}
+}
+
+func TestConsumerGroupsUsage(t *testing.T) {
+	b := []string{"--bootstrap-server", "x:9092"}
+	tests := []struct {
+		name       string
+		args       []string
+		wantStderr string // a prefix
+	}{
+		{"no action", b, "gregor consumer-groups: Command must include exactly one action"},
+		{"two actions", append(b, "--list", "--delete"), "gregor consumer-groups: Command must include exactly one action"},
+		{"no bootstrap server", []string{"--list"}, `gregor consumer-groups: Missing required argument "[bootstrap-server]"`},
+		{"describe without group", append(b, "--describe"), "gregor consumer-groups: Option [describe] takes one of these options: [all-groups], [group]"},
+		{"group and all groups", append(b, "--describe", "--group", "g", "--all-groups"), `gregor consumer-groups: Option "[all-groups]" can't be used with option "[group]"`},
+		{"two views", append(b, "--describe", "--group", "g", "--members", "--state"), "gregor consumer-groups: Option [describe] takes at most one of these options"},
+		{"verbose without members", append(b, "--describe", "--group", "g", "--verbose"), `gregor consumer-groups: Option "[verbose]" can only be used`},
+		{"delete without group", append(b, "--delete"), "gregor consumer-groups: Option [delete] takes one of these options"},
+		{"delete-offsets without topic", append(b, "--delete-offsets", "--group", "g"), "gregor consumer-groups: Option [delete-offsets] takes the following options: [group], [topic]"},
+		{"reset without topic", append(b, "--reset-offsets", "--group", "g", "--to-earliest"), "gregor consumer-groups: Option [reset-offsets] takes exactly one of these options: [topic], [all-topics]"},
+		{"reset without scenario", append(b, "--reset-offsets", "--group", "g", "--all-topics"), "gregor consumer-groups: Option [reset-offsets] takes exactly one of these options: [to-datetime]"},
+		{"reset with two scenarios", append(b, "--reset-offsets", "--group", "g", "--all-topics", "--to-earliest", "--to-latest"), "gregor consumer-groups: Option [reset-offsets] takes exactly one of these options: [to-datetime]"},
+		{"dry run and execute", append(b, "--reset-offsets", "--group", "g", "--all-topics", "--to-earliest", "--dry-run", "--execute"), `gregor consumer-groups: Option "[dry-run]" can't be used with option "[execute]"`},
+		{"execute without reset", append(b, "--describe", "--group", "g", "--execute"), "gregor consumer-groups: Option [to-*]"},
+		{"topic with describe", append(b, "--describe", "--group", "g", "--topic", "t"), `gregor consumer-groups: Option "[topic]" can only be used`},
+		{"bad datetime", append(b, "--reset-offsets", "--group", "g", "--all-topics", "--to-datetime", "yesterday"), "gregor consumer-groups: Error parsing timestamp."},
+		{"bad duration", append(b, "--reset-offsets", "--group", "g", "--all-topics", "--by-duration", "1h"), `gregor consumer-groups: --by-duration: "1h" is not an ISO-8601 duration`},
+		{"bad partition", append(b, "--delete-offsets", "--group", "g", "--topic", "t:x"), `gregor consumer-groups: --topic t:x: "x" is not a partition`},
+		{"stray argument", append(b, "--list", "g"), `gregor consumer-groups: unexpected argument "g"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := runTool(t, "", withoutStdin(runConsumerGroups), tt.args...)
+			if got.code != 2 || got.stdout != "" || !strings.HasPrefix(got.stderr, tt.wantStderr) {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant it to start:\n%s", got.code, got.stdout, got.stderr, tt.wantStderr)
+			}
+		})
+	}
+}
+
+func TestParseResetTimes(t *testing.T) {
+	utc := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t }
+	datetimes := []struct {
+		in   string
+		want time.Time
+	}{
+		{"2021-03-04T05:06:07.890Z", utc("2021-03-04T05:06:07.89Z")},
+		{"2021-03-04T05:06:07.890+02:00", utc("2021-03-04T03:06:07.89Z")},
+		{"2021-03-04T05:06:07.890-0130", utc("2021-03-04T06:36:07.89Z")},
+		{"2021-03-04T05:06:07.890", time.Date(2021, 3, 4, 5, 6, 7, 890e6, time.Local)},
+	}
+	for _, tt := range datetimes {
+		if got, err := parseDatetime(tt.in); err != nil || !got.Equal(tt.want) {
+			t.Errorf("parseDatetime(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"2021-03-04", "2021-03-04 05:06:07.890", "2021-03-04T05:06:07"} {
+		if _, err := parseDatetime(bad); err == nil {
+			t.Errorf("parseDatetime(%q) accepted", bad)
+		}
+	}
+	durations := []struct {
+		in   string
+		want time.Duration
+	}{
+		{"PT1H", time.Hour},
+		{"P1DT2H3M4.5S", 26*time.Hour + 3*time.Minute + 4500*time.Millisecond},
+		{"P2D", 48 * time.Hour},
+		{"pt15m", 15 * time.Minute},
+		{"-PT1M", -time.Minute},
+	}
+	for _, tt := range durations {
+		if got, err := parseISODuration(tt.in); err != nil || got != tt.want {
+			t.Errorf("parseISODuration(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		}
+	}
+	for _, bad := range []string{"", "P", "PT", "1H", "P1H", "P1DT"} {
+		if _, err := parseISODuration(bad); err == nil {
+			t.Errorf("parseISODuration(%q) accepted", bad)
+		}
+	}
+}
+
+func TestConsumerGroupsUnreachable(t *testing.T) {
+	addr := unreachableAddr(t)
+	start := time.Now()
+	got := runTool(t, "", withoutStdin(runConsumerGroups), "--bootstrap-server", addr, "--list")
+	if got.code != 1 || !strings.HasPrefix(got.stderr, "gregor consumer-groups: ") || !strings.Contains(got.stderr, addr) {
+		t.Errorf("exit %d, stderr %q", got.code, got.stderr)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("took %v to give up", d)
 	}
 }
