@@ -18,10 +18,22 @@ package main
 //
 // Without --partition it reads every partition of --topic, from the start
 // with --from-beginning and from the end otherwise; --partition with
-// --offset (earliest, latest or an offset) reads one partition. Consumer
-// groups are a later issue: --group is refused, so no offsets are committed
-// and no group membership is taken, which Kafka's tool does even without
-// --group (it makes up a console-consumer-<n> group).
+// --offset (earliest, latest or an offset) reads one partition.
+//
+// With --group G (or --consumer-property group.id=G) it is a member of the
+// consumer group G on franz-go's group consumer: the coordinator assigns it
+// partitions of --topic, it starts where the group committed, or where
+// auto.offset.reset says when the group has no offset for a partition
+// (latest, earliest with --from-beginning, as Kafka), and it commits what
+// it has printed every 5 seconds (auto.commit.interval.ms) and when it
+// stops, as Kafka's auto-commit does. Without --group it takes no group,
+// where Kafka's tool makes up a console-consumer-<n> group.
+//
+// Where gregor differs with --group: only the records printed are
+// committed (Kafka commits the position of the last poll, so records polled
+// but not printed before --max-messages stopped it are skipped by the next
+// run); of the consumer properties only group.id and auto.offset.reset are
+// read.
 //
 // Where gregor differs: sarama does not say whether a timestamp is
 // CreateTime or LogAppendTime, so print.timestamp always says CreateTime;
@@ -32,6 +44,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os/signal"
@@ -42,6 +55,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // messageFormatter prints records as Kafka's DefaultMessageFormatter.
@@ -154,15 +169,21 @@ func runConsoleConsumer(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.fromBeginning, "from-beginning", false, "start with the earliest message rather than the latest")
 	fs.IntVar(&o.maxMessages, "max-messages", -1, "the number of messages to consume before exiting; all of them when not given")
 	fs.IntVar(&timeoutMS, "timeout-ms", -1, "exit if no message arrives for this many ms")
-	fs.StringVar(&group, "group", "", "not supported yet: consumer groups come in a later issue")
+	var consumerProps stringList
+	fs.StringVar(&group, "group", "", "the consumer group to consume as a member of, committing offsets")
+	fs.Var(&consumerProps, "consumer-property", "a consumer property, key=value (repeatable); gregor reads group.id and auto.offset.reset")
 	fs.Var(&o.properties, "property", "a property of the message formatter, key=value (repeatable): print.timestamp, print.partition, print.offset, print.headers, print.key, print.value, key.separator, line.separator, headers.separator, null.literal")
 	if status, ok := fs.parse(args); !ok {
 		return status
 	}
 	given := fs.set()
+	props := parseProperties(consumerProps)
+	if id, ok := props["group.id"]; ok && given["group"] && id != group {
+		return fs.usageError("The group ids provided in different places (directly using '--group', via '--consumer-property', or via '--consumer.config') do not match. Detected group ids: '%s', '%s'", group, id)
+	} else if ok {
+		group = id
+	}
 	switch {
-	case given["group"]:
-		return fs.usageError("--group is not supported yet: consumer groups come in a later issue; consume without a group, or one --partition from an --offset")
 	case !given["bootstrap-server"]:
 		return fs.usageError(`Missing required argument "[bootstrap-server]"`)
 	case !given["topic"]:
@@ -173,6 +194,8 @@ func runConsoleConsumer(args []string, stdout, stderr io.Writer) int {
 		return fs.usageError("Options from-beginning and offset cannot be specified together.")
 	case !given["partition"] && given["offset"]:
 		return fs.usageError("The partition is required when offset is specified.")
+	case group != "" && given["partition"]:
+		return fs.usageError("Options group and partition cannot be specified together.")
 	}
 	start, err := startOffset(o.offset, o.fromBeginning && !given["offset"])
 	if err != nil {
@@ -182,6 +205,26 @@ func runConsoleConsumer(args []string, stdout, stderr io.Writer) int {
 		o.timeout = time.Duration(timeoutMS) * time.Millisecond
 	}
 	formatter := newMessageFormatter(parseProperties(o.properties))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if group != "" {
+		reset := strings.ToLower(propertyString(props, "auto.offset.reset", "latest"))
+		if o.fromBeginning {
+			reset = "earliest"
+		}
+		if reset != "earliest" && reset != "latest" {
+			return fs.usageError("auto.offset.reset: %q is not earliest or latest", reset)
+		}
+		out := bufio.NewWriter(stdout)
+		count, err := consumeGroup(ctx, o, group, reset == "earliest", formatter, out, stderr)
+		out.Flush()
+		fmt.Fprintf(stderr, "Processed a total of %d messages\n", count)
+		if err != nil {
+			return fs.failure("%v", err)
+		}
+		return 0
+	}
 
 	addrs := bootstrapServers(o.bootstrap)
 	consumer, err := sarama.NewConsumer(addrs, newSaramaConfig("console-consumer"))
@@ -195,8 +238,6 @@ func runConsoleConsumer(args []string, stdout, stderr io.Writer) int {
 			return fs.failure("topic %s: %s", o.topic, kafkaErrorText(err))
 		}
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	out := bufio.NewWriter(stdout)
 	count, err := consume(ctx, consumer, o, partitions, start, formatter, out, stderr)
 	out.Flush()
@@ -290,4 +331,82 @@ func consume(ctx context.Context, consumer sarama.Consumer, o consumerOptions, p
 		}
 	}
 	return count, nil
+}
+
+// consumeGroup prints records of --topic as a member of group until
+// --max-messages records, --timeout-ms without one, or ctx's end; it marks
+// each record printed and commits the marks every 5 seconds, on a
+// rebalance and before it leaves the group.
+func consumeGroup(ctx context.Context, o consumerOptions, group string, fromEarliest bool,
+	formatter *messageFormatter, out *bufio.Writer, stderr io.Writer) (int, error) {
+	reset := kgo.NewOffset().AtEnd()
+	if fromEarliest {
+		reset = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrapServers(o.bootstrap)...), kgo.ClientID("console-consumer"),
+		kgo.DialTimeout(toolConnectTimeout), kgo.ConsumerGroup(group), kgo.ConsumeTopics(o.topic),
+		kgo.ConsumeResetOffset(reset), kgo.AutoCommitMarks(), kgo.AutoCommitInterval(5*time.Second))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close() // leaves the group
+	count := 0
+	finish := func(err error) (int, error) {
+		commitCtx, cancel := context.WithTimeout(context.Background(), 2*toolConnectTimeout)
+		defer cancel()
+		if cerr := cl.CommitMarkedOffsets(commitCtx); cerr != nil && err == nil {
+			err = fmt.Errorf("commit offsets of group %s: %w", group, cerr)
+		}
+		return count, err
+	}
+	for o.maxMessages < 0 || count < o.maxMessages {
+		pollCtx, cancel := ctx, context.CancelFunc(func() {})
+		if o.timeout > 0 {
+			pollCtx, cancel = context.WithTimeout(ctx, o.timeout)
+		}
+		limit := 500
+		if o.maxMessages >= 0 {
+			limit = min(limit, o.maxMessages-count)
+		}
+		fetches := cl.PollRecords(pollCtx, limit)
+		timedOut := pollCtx.Err() != nil && ctx.Err() == nil
+		cancel()
+		var fatal error
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) &&
+				!errors.Is(err, kgo.ErrClientClosed) && !kerr.IsRetriable(err) && fatal == nil {
+				fatal = fmt.Errorf("topic %s partition %d: %w", topic, partition, err)
+			}
+		})
+		if fatal != nil {
+			return finish(fatal)
+		}
+		records := fetches.Records()
+		for _, r := range records {
+			formatter.write(out, saramaMessage(r))
+			cl.MarkCommitRecords(r)
+			count++
+		}
+		if err := out.Flush(); err != nil {
+			return finish(fmt.Errorf("write: %w", err))
+		}
+		switch {
+		case ctx.Err() != nil: // SIGINT or SIGTERM: stop as Kafka's tool does, status 0
+			return finish(nil)
+		case timedOut && len(records) == 0:
+			fmt.Fprintf(stderr, "Error processing message, terminating consumer process: no message for %v (--timeout-ms)\n", o.timeout)
+			return finish(nil)
+		}
+	}
+	return finish(nil)
+}
+
+// saramaMessage gives a kgo record the shape the formatter prints.
+func saramaMessage(r *kgo.Record) *sarama.ConsumerMessage {
+	m := &sarama.ConsumerMessage{Key: r.Key, Value: r.Value, Topic: r.Topic, Partition: r.Partition,
+		Offset: r.Offset, Timestamp: r.Timestamp}
+	for _, h := range r.Headers {
+		m.Headers = append(m.Headers, &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+	}
+	return m
 }

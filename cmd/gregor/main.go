@@ -16,7 +16,8 @@ commands:
   dump-log             print the batches and records of log segment files (kafka-dump-log)
   topics               create, list, describe, alter and delete topics (kafka-topics)
   console-producer     send the lines of stdin as records (kafka-console-producer)
-  console-consumer     print the records of a topic (kafka-console-consumer)
+  console-consumer     print the records of a topic, alone or in a group (kafka-console-consumer)
+  consumer-groups      list, describe and delete consumer groups, reset their offsets (kafka-consumer-groups)
   leader-election      elect preferred or unclean partition leaders (kafka-leader-election)
   reassign-partitions  move partition replicas between brokers (kafka-reassign-partitions)
   verifiable-producer  send numbered records, printing each answer as JSON (kafka-verifiable-producer)
@@ -52,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runConsoleProducer(args[1:], os.Stdin, stdout, stderr)
 	case "console-consumer":
 		return runConsoleConsumer(args[1:], stdout, stderr)
+	case "consumer-groups":
+		return runConsumerGroups(args[1:], stdout, stderr)
 	case "leader-election":
 		return runLeaderElection(args[1:], stdout, stderr)
 	case "reassign-partitions":

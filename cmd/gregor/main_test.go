@@ -24,7 +24,8 @@ func TestRun(t *testing.T) {
 		{"dump-log reaches its flags", []string{"dump-log"}, 2, "", "dump-log: --files is required\n"},
 		{"topics reaches its flags", []string{"topics", "--list"}, 2, "", "gregor topics: Missing required argument \"[bootstrap-server]\"\n"},
 		{"console-producer reaches its flags", []string{"console-producer", "--topic", "t"}, 2, "", "gregor console-producer: Missing required argument \"[bootstrap-server]\"\n"},
-		{"console-consumer reaches its flags", []string{"console-consumer", "--group", "g"}, 2, "", "gregor console-consumer: --group is not supported yet"},
+		{"console-consumer reaches its flags", []string{"console-consumer", "--group", "g"}, 2, "", "gregor console-consumer: Missing required argument \"[bootstrap-server]\""},
+		{"consumer-groups reaches its flags", []string{"consumer-groups", "--list"}, 2, "", "gregor consumer-groups: Missing required argument \"[bootstrap-server]\""},
 		{"dump-log runs", []string{"dump-log", "--files", "notes.txt"}, 0, "Dumping notes.txt\n", "Ignoring unknown file notes.txt\n"},
 	}
 	for _, tt := range tests {

@@ -1,31 +1,43 @@
 package main
 
 // gregor verifiable-consumer is Kafka 2.8's kafka-verifiable-consumer.sh
-// (org.apache.kafka.tools.VerifiableConsumer) on sarama's Consumer, in
-// assign mode: it reads --topic's partitions and prints one JSON object a
+// (org.apache.kafka.tools.VerifiableConsumer). It prints one JSON object a
 // line for each event, as Kafka's tool does:
 //
 //	{"timestamp":1,"name":"startup_complete"}
 //	{"timestamp":2,"name":"partitions_assigned","partitions":[{"topic":"t","partition":0}]}
 //	{"timestamp":3,"name":"record_data","key":null,"value":"0","topic":"t","partition":0,"offset":0}   (--verbose)
 //	{"timestamp":4,"name":"records_consumed","count":2,"partitions":[{"topic":"t","partition":0,"count":2,"minOffset":0,"maxOffset":1}]}
-//	{"timestamp":5,"name":"shutdown_complete"}
+//	{"timestamp":5,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":2}],"success":true}
+//	{"timestamp":6,"name":"partitions_revoked","partitions":[{"topic":"t","partition":0}]}
+//	{"timestamp":7,"name":"shutdown_complete"}
 //
 // A records_consumed event covers one "poll": the records that had arrived
 // when the tool looked, at most 500 (max.poll.records' default). It stops
 // after --max-messages records (-1: never) or on SIGINT or SIGTERM, then
 // prints shutdown_complete and exits 0.
 //
-// Departure from Kafka: Kafka's tool is a group member and needs
-// --group-id; Gregor has no group coordinator yet, so the tool assigns
-// itself the partitions (all of the topic's, or those of
-// --assign-partitions, a comma-separated list), starts at the offset
+// With --group-id (Kafka's mode) it is a member of that consumer group on
+// franz-go's group consumer: --assignment-strategy picks the assignor by
+// Kafka's class name (RangeAssignor, RoundRobinAssignor, StickyAssignor,
+// CooperativeStickyAssignor → franz-go's balancers of the same protocol
+// names), --group-instance-id makes it a static member (KIP-345),
+// --session-timeout is session.timeout.ms and --reset-policy is
+// auto.offset.reset (earliest, latest or none). Rebalances wait while a
+// poll is processed, as the Java consumer runs its rebalance callbacks
+// inside poll. Without --enable-autocommit it commits synchronously after
+// each poll (the next offset of each partition read) and prints
+// offsets_committed, with "error" and success false when the commit, or
+// any partition of it, failed; with it, offsets are committed every 5
+// seconds, when partitions are revoked and when the tool stops, and no
+// offsets_committed events are printed, as Kafka's tool.
+//
+// Without --group-id (a Gregor extension) the tool assigns itself the
+// partitions (all of the topic's, or those of --assign-partitions, a
+// comma-separated list) on sarama's Consumer, starts at the offset
 // --reset-policy says (earliest, the default, or latest) and commits
 // nothing: there are no offsets_committed or partitions_revoked events.
-// --group-id fails with a usage error until the coordinator exists;
-// --assignment-strategy, --enable-autocommit, --session-timeout and
-// --consumer.config are accepted and ignored, so that scripts written for
-// Kafka's tool run unchanged once they drop --group-id.
+// --consumer.config is accepted and ignored.
 
 import (
 	"context"
@@ -49,7 +61,10 @@ const maxPollRecords = 500
 type verifiableConsumerOptions struct {
 	bootstrap, brokerList string
 	topic                 string
-	groupID               string
+	groupID, instanceID   string
+	strategy              string
+	autoCommit            bool
+	sessionTimeoutMS      int
 	maxMessages           int64
 	verbose               bool
 	resetPolicy           string
@@ -69,26 +84,22 @@ func runVerifiableConsumer(args []string, stdout, stderr io.Writer) int {
 func verifiableConsumer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newToolFlags("verifiable-consumer", "--bootstrap-server <host:port> --topic <topic> [flags]", stderr)
 	var o verifiableConsumerOptions
-	var ignoredBool bool
-	var ignoredInt int
 	var ignoredString string
 	fs.StringVar(&o.bootstrap, "bootstrap-server", "", "REQUIRED unless --broker-list: the Kafka server(s) to connect to, host:port[,host:port]")
 	fs.StringVar(&o.brokerList, "broker-list", "", "DEPRECATED, use --bootstrap-server instead")
 	fs.StringVar(&o.topic, "topic", "", "REQUIRED: consume messages from this topic")
-	fs.StringVar(&o.groupID, "group-id", "", "not supported yet: Gregor has no group coordinator; the tool assigns itself partitions")
+	fs.StringVar(&o.groupID, "group-id", "", "the consumer group to join; without it the tool assigns itself partitions")
+	fs.StringVar(&o.instanceID, "group-instance-id", "", "with --group-id: a static member id (KIP-345)")
+	fs.StringVar(&o.strategy, "assignment-strategy", "org.apache.kafka.clients.consumer.RangeAssignor", "with --group-id: the assignor's Kafka class name (RangeAssignor, RoundRobinAssignor, StickyAssignor, CooperativeStickyAssignor), comma-separated in preference order")
+	fs.BoolVar(&o.autoCommit, "enable-autocommit", false, "with --group-id: commit every 5s instead of after each poll")
+	fs.IntVar(&o.sessionTimeoutMS, "session-timeout", 30000, "with --group-id: session.timeout.ms")
 	fs.Int64Var(&o.maxMessages, "max-messages", -1, "consume this many messages; -1: until stopped")
 	fs.BoolVar(&o.verbose, "verbose", false, "print a record_data event for every record")
-	fs.StringVar(&o.resetPolicy, "reset-policy", "earliest", "where to start: earliest or latest")
-	fs.StringVar(&o.assign, "assign-partitions", "", "Gregor: the partitions to read, comma-separated; all by default")
-	fs.StringVar(&ignoredString, "assignment-strategy", "", "ignored (no group)")
-	fs.BoolVar(&ignoredBool, "enable-autocommit", false, "ignored (no group, nothing committed)")
-	fs.IntVar(&ignoredInt, "session-timeout", 30000, "ignored (no group)")
+	fs.StringVar(&o.resetPolicy, "reset-policy", "earliest", "where to start without a committed offset: earliest, latest or (with --group-id) none")
+	fs.StringVar(&o.assign, "assign-partitions", "", "Gregor, without --group-id: the partitions to read, comma-separated; all by default")
 	fs.StringVar(&ignoredString, "consumer.config", "", "ignored")
 	if status, ok := fs.parse(args); !ok {
 		return status
-	}
-	if o.groupID != "" {
-		return fs.usageError("--group-id: consumer groups are not supported yet (Gregor has no group coordinator); omit --group-id to read the topic's partitions directly")
 	}
 	if o.topic == "" {
 		return fs.usageError(`Missing required argument "[topic]"`)
@@ -98,6 +109,15 @@ func verifiableConsumer(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	if o.bootstrap == "" {
 		return fs.usageError(`Missing required argument "[bootstrap-server]"`)
+	}
+	if o.groupID != "" {
+		return verifiableGroupConsumer(ctx, fs, &o, stdout)
+	}
+	given := fs.set()
+	for _, f := range []string{"group-instance-id", "assignment-strategy", "enable-autocommit", "session-timeout"} {
+		if given[f] {
+			return fs.usageError("--%s needs --group-id", f)
+		}
 	}
 	var start int64
 	switch strings.ToLower(o.resetPolicy) {
@@ -222,7 +242,7 @@ func consumeVerifiable(ctx context.Context, consumer sarama.Consumer, o *verifia
 
 // printPoll prints one poll's record_data (--verbose) and records_consumed
 // events; the summary lists partitions in id order.
-func printPoll(out *jsonLines, o *verifiableConsumerOptions, poll []*sarama.ConsumerMessage) {
+func printPoll(out *jsonLines, o *verifiableConsumerOptions, poll []*sarama.ConsumerMessage) map[int32]int64 {
 	type summary struct {
 		count, minOffset, maxOffset int64
 	}
@@ -261,4 +281,9 @@ func printPoll(out *jsonLines, o *verifiableConsumerOptions, poll []*sarama.Cons
 			{"count", s.count}, {"minOffset", s.minOffset}, {"maxOffset", s.maxOffset}})
 	}
 	out.print(event{"name": "records_consumed", "count": len(poll), "partitions": parts})
+	next := make(map[int32]int64, len(byPartition))
+	for p, s := range byPartition {
+		next[p] = s.maxOffset + 1
+	}
+	return next
 }

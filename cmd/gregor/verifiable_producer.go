@@ -340,16 +340,23 @@ func (p *verifiableProducerRun) collect(done chan<- struct{}) {
 func javaException(err error) (class, message string) {
 	var ke sarama.KError
 	if errors.As(err, &ke) && ke != sarama.ErrNoError {
-		var k *kerr.Error
-		if errors.As(kerr.ErrorForCode(int16(ke)), &k) {
-			name, ok := javaExceptionNames[k.Message]
-			if !ok {
-				name = camelCase(k.Message) + "Exception"
-			}
-			return "class org.apache.kafka.common.errors." + name, k.Description
-		}
+		return javaExceptionOfCode(int16(ke))
 	}
 	return "class org.apache.kafka.common.KafkaException", err.Error()
+}
+
+// javaExceptionOfCode names the Java exception of a Kafka error code, as
+// Class.toString prints it, and its message.
+func javaExceptionOfCode(code int16) (class, message string) {
+	var k *kerr.Error
+	if errors.As(kerr.ErrorForCode(code), &k) {
+		name, ok := javaExceptionNames[k.Message]
+		if !ok {
+			name = camelCase(k.Message) + "Exception"
+		}
+		return "class org.apache.kafka.common.errors." + name, k.Description
+	}
+	return "class org.apache.kafka.common.KafkaException", fmt.Sprintf("error code %d", code)
 }
 
 // javaExceptionNames are the codes (by Kafka name) whose Java exception is
@@ -370,6 +377,7 @@ var javaExceptionNames = map[string]string{
 	"INVALID_TOPIC_EXCEPTION":               "InvalidTopicException",
 	"RECORD_LIST_TOO_LARGE":                 "RecordBatchTooLargeException",
 	"INVALID_PRODUCER_ID_MAPPING":           "InvalidPidMappingException",
+	"NON_EMPTY_GROUP":                       "GroupNotEmptyException",
 }
 
 // camelCase turns NOT_ENOUGH_REPLICAS into NotEnoughReplicas.
@@ -403,6 +411,7 @@ var eventFieldOrder = map[string][]string{
 	"partitions_assigned":   {"partitions"},
 	"partitions_revoked":    {"partitions"},
 	"records_consumed":      {"count", "partitions"},
+	"offsets_committed":     {"offsets", "error", "success"},
 	"record_data":           {"key", "value", "topic", "partition", "offset"},
 }
 
@@ -414,6 +423,9 @@ func (j *jsonLines) print(e event) {
 	b.WriteString(`,"name":`)
 	writeJSON(&b, name)
 	for _, k := range eventFieldOrder[name] {
+		if v, ok := e[k]; k == "error" && (!ok || v == nil) {
+			continue // Kafka's @JsonInclude(NON_NULL)
+		}
 		b.WriteString(`,`)
 		writeJSON(&b, k)
 		b.WriteString(`:`)
