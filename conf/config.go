@@ -155,6 +155,10 @@ type Config struct {
 	TransactionAbortTimedOutTransactionInterval     time.Duration // transaction.abort.timed.out.transaction.cleanup.interval.ms
 	TransactionRemoveExpiredTransactionalIDInterval time.Duration // transaction.remove.expired.transaction.cleanup.interval.ms
 
+	// Gregor's own keys (keys_gregor.go): not Kafka's, named gregor.*.
+	FetchZeroCopy bool   // gregor.fetch.zero.copy
+	PprofListener string // gregor.pprof.listener; "" when off
+
 	// input remembers what Parse read, for Describe and for naming keys in
 	// errors. It is nil for a Config that did not come from Parse.
 	input *input

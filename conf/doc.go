@@ -66,6 +66,9 @@
 //     null but a synonym supplies a value (log.retention.ms), where Kafka
 //     reports null.
 //   - Properties files are read as UTF-8, not ISO-8859-1.
+//   - Keys starting with "gregor." are Gregor's own, not Kafka's
+//     (keys_gregor.go): gregor.fetch.zero.copy, gregor.pprof.listener.
+//     They are parsed, validated and described like the others.
 //
 // conf is a leaf package: it imports nothing else of Gregor's, starts no
 // goroutines and does no I/O beyond Load reading its file. Its tables are

@@ -21,7 +21,7 @@ import (
 
 // brokerKeys is the broker table, indexed. It is built once and never
 // modified.
-var brokerKeys = newTable(append(serverDefs(), logDefs()...))
+var brokerKeys = newTable(append(append(serverDefs(), logDefs()...), gregorDefs()...))
 
 // Units for the unit field of a row.
 const (

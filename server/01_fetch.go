@@ -56,9 +56,15 @@ package server
 // (KIP-482) with last fetched epoch (KIP-595). Topic ids (v13, KIP-516) are
 // not served.
 //
-// TODO(issue 6): on plaintext listeners the record bytes should go from the
-// segment file to the socket with sendfile: a StreamedResponse carrying the
-// regions instead of Region.ReadAll copies.
+// Zero-copy: reading a partition only finds the region of its segment file
+// that holds the records; nothing is copied. With gregor.fetch.zero.copy
+// (Gregor's key, on by default) the response is a streamedFetchResponse
+// (fetch_streamed.go), whose record bytes go from the segment files to the
+// socket with sendfile(2) on PLAINTEXT listeners, the other fields written
+// around them, as Kafka does with FileRecords and TransportLayer.transferFrom.
+// With it off, the regions are read into memory and the response encoded
+// by kmsg (the copying path; a segment that cannot be read then gets
+// KAFKA_STORAGE_ERROR, while on the zero-copy path the connection closes).
 
 import (
 	"context"
@@ -109,13 +115,14 @@ type fetchPartition struct {
 	logStartOffset int64
 }
 
-// fetchPartitionResult is what was read from one partition.
+// fetchPartitionResult is what was read from one partition: its records
+// are a region of a segment file, not read yet.
 type fetchPartitionResult struct {
 	code          int16
 	highWatermark int64
 	lastStable    int64
 	logStart      int64
-	records       []byte
+	records       logstore.Region
 }
 
 func (h *handlers) handleFetch(_ context.Context, r *request, respond func(kmsg.Response)) error {
@@ -127,7 +134,7 @@ func (h *handlers) handleFetch(_ context.Context, r *request, respond func(kmsg.
 		return nil
 	}
 	f := h.newFetchRead(req)
-	answer := func(results []fetchPartitionResult) { respond(fetchResponseFor(req, f, results)) }
+	answer := func(results []fetchPartitionResult) { respond(h.fetchResponseFor(req, f, results)) }
 
 	results, readBytes, failed := h.readFetch(f)
 	if req.MaxWaitMillis <= 0 || len(f.partitions) == 0 || readBytes >= int64(req.MinBytes) || failed || h.fetches == nil {
@@ -194,7 +201,7 @@ func (h *handlers) readFetch(f *fetchRead) (results []fetchPartitionResult, read
 	for i := range f.partitions {
 		fp := &f.partitions[i]
 		res := h.readFetchPartition(f, fp, min(int64(fp.maxBytes), limit), minOneMessage)
-		n := int64(len(res.records))
+		n := res.records.Size
 		if n > 0 {
 			minOneMessage = false
 		}
@@ -208,7 +215,7 @@ func (h *handlers) readFetch(f *fetchRead) (results []fetchPartitionResult, read
 
 // fetchPartitionError is the result of a partition that cannot be read.
 func fetchPartitionError(code int16) fetchPartitionResult {
-	return fetchPartitionResult{code: code, highWatermark: -1, lastStable: -1, logStart: -1, records: []byte{}}
+	return fetchPartitionResult{code: code, highWatermark: -1, lastStable: -1, logStart: -1}
 }
 
 // fetchLeader returns the partition of fp if this broker leads it at the
@@ -233,7 +240,7 @@ func (h *handlers) readFetchPartition(f *fetchRead, fp *fetchPartition, maxBytes
 	}
 	l := p.Log()
 	hw, leaderEnd := l.HighWatermark(), l.LogEndOffset()
-	res := fetchPartitionResult{highWatermark: hw, lastStable: hw, logStart: l.LogStartOffset(), records: []byte{}}
+	res := fetchPartitionResult{highWatermark: hw, lastStable: hw, logStart: l.LogStartOffset()}
 	readTo := hw
 	if f.follower {
 		readTo = leaderEnd
@@ -266,13 +273,7 @@ func (h *handlers) readFetchPartition(f *fetchRead, fp *fetchPartition, maxBytes
 			return res
 		}
 	}
-	b, err := region.ReadAll()
-	if err != nil {
-		return h.fetchStorageError(fp, err)
-	}
-	if b != nil {
-		res.records = b
-	}
+	res.records = region
 	return res
 }
 
@@ -316,16 +317,20 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error
 	return min(region.Size, int64(fp.maxBytes)), nil
 }
 
-// fetchResponseFor builds the response to req from the results of f.
-func fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchPartitionResult) *kmsg.FetchResponse {
+// fetchResponseFor builds the response to req from the results of f: a
+// streamed one when zero-copy is on, else one with the records read into
+// memory.
+func (h *handlers) fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchPartitionResult) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0 // sessionless
+	var regions [][]logstore.Region
 	for i := range f.partitions {
 		fp, res := &f.partitions[i], &results[i]
 		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != fp.tp.Topic {
 			rt := kmsg.NewFetchResponseTopic()
 			rt.Topic = fp.tp.Topic
 			resp.Topics = append(resp.Topics, rt)
+			regions = append(regions, nil)
 		}
 		rt := &resp.Topics[len(resp.Topics)-1]
 		rp := kmsg.NewFetchResponseTopicPartition()
@@ -338,8 +343,33 @@ func fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchParti
 			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
 		rp.PreferredReadReplica = -1
-		rp.RecordBatches = res.records
 		rt.Partitions = append(rt.Partitions, rp)
+		regions[len(regions)-1] = append(regions[len(regions)-1], res.records)
+	}
+	if h.fetchZeroCopy() {
+		return newStreamedFetchResponse(resp, regions, h.log, &h.sendfileBytes)
+	}
+	k := 0 // the index in f.partitions, which are in response order
+	for i := range resp.Topics {
+		for j := range resp.Topics[i].Partitions {
+			rp := &resp.Topics[i].Partitions[j]
+			b, err := regions[i][j].ReadAll()
+			k++
+			switch {
+			case err != nil:
+				e := h.fetchStorageError(&f.partitions[k-1], err)
+				rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = e.code, e.highWatermark, e.lastStable, e.logStart
+				b = []byte{}
+			case b == nil:
+				b = []byte{} // empty records, not null, as Kafka sends
+			}
+			rp.RecordBatches = b
+		}
 	}
 	return resp
 }
+
+// fetchZeroCopy says whether fetch responses send their records with
+// sendfile (gregor.fetch.zero.copy; on when there is no configuration, in
+// tests).
+func (h *handlers) fetchZeroCopy() bool { return h.cfg == nil || h.cfg.FetchZeroCopy }

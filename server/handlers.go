@@ -39,6 +39,9 @@ type handlers struct {
 	// fetches is where consumer fetches wait for min_bytes
 	// (delayed_fetch.go); appends wake them through onAppend.
 	fetches *purgatory[logstore.TopicPartition]
+	// sendfileBytes counts the record bytes fetch responses sent with
+	// sendfile (fetch_streamed.go).
+	sendfileBytes atomic.Int64
 	// admin is where CreateTopics, CreatePartitions and DeleteTopics wait
 	// for the controller to act (admin_purgatory.go); UpdateMetadata wakes
 	// them through onTopicsUpdated.

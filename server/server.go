@@ -72,6 +72,7 @@ type Broker struct {
 	zk        *zkutil.Client
 	clusterID string
 	addrs     []net.Addr
+	pprofAddr net.Addr // nil: no pprof listener (pprof.go)
 }
 
 // New checks the configuration and builds the broker; it starts nothing.
@@ -219,6 +220,11 @@ func (b *Broker) Run(ctx context.Context) error {
 	b.handlers.controller = ctrl
 	b.handlers.elector.Store(ctrl)
 	stopController := func() {}
+	pprofListener, err := b.listenPprof()
+	if err != nil {
+		b.logs.Shutdown()
+		return err
+	}
 
 	serveCtx, stopServing := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -233,6 +239,9 @@ func (b *Broker) Run(ctx context.Context) error {
 		}()
 	}
 	start("log manager", b.logs.Run)
+	if pprofListener != nil {
+		start("pprof listener", func(ctx context.Context) error { return servePprof(ctx, pprofListener) })
+	}
 	start("socket server", b.net.Run)
 	start("replication", b.runReplication)
 	start("topic config listener", func(ctx context.Context) error {

@@ -35,7 +35,7 @@ func (o overrides) Set(kv string) error {
 // until SIGINT or SIGTERM. Only wiring lives here (STYLE.md section 5).
 func runServer(args []string, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "start" {
-		fmt.Fprintln(stderr, "usage: gregor server start <server.properties|config.yaml> [--override key=value]... [--log-level info]")
+		fmt.Fprintln(stderr, "usage: gregor server start <server.properties|config.yaml> [--override key=value]... [--log-level info] [--pprof host:port]")
 		return 2
 	}
 	fs := flag.NewFlagSet("server start", flag.ContinueOnError)
@@ -43,6 +43,7 @@ func runServer(args []string, stderr io.Writer) int {
 	over := overrides{}
 	fs.Var(over, "override", "a configuration key=value that replaces the file's (repeatable)")
 	level := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
+	pprofAddr := fs.String("pprof", "", "serve Go's pprof profiles on host:port (sets gregor.pprof.listener)")
 	// The config file comes first, as with kafka-server-start.sh.
 	rest := args[1:]
 	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
@@ -75,6 +76,9 @@ func runServer(args []string, stderr io.Writer) int {
 	}
 	for k, v := range over {
 		props[k] = v
+	}
+	if *pprofAddr != "" {
+		props["gregor.pprof.listener"] = *pprofAddr
 	}
 	cfg, warnings, err := conf.Parse(props)
 	for _, w := range warnings {

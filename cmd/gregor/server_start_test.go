@@ -27,6 +27,7 @@ func TestServerStartArguments(t *testing.T) {
 		{"bad value", []string{"server", "start", bad}, 1, "log.segment.bytes=10: must be at least 14"},
 		{"bad override", []string{"server", "start", bad, "--override", "nokey"}, 2, "key=value"},
 		{"override fixes nothing else", []string{"server", "start", bad, "--override", "log.segment.bytes=5"}, 1, "log.segment.bytes=5"},
+		{"bad pprof address", []string{"server", "start", bad, "--pprof", "6060"}, 1, "gregor.pprof.listener=6060: must be empty or host:port"},
 		{"bad log level", []string{"server", "start", bad, "--log-level", "loud"}, 2, "log-level"},
 	}
 	for _, tt := range tests {
