@@ -114,7 +114,7 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 	if int64(len(batch)) > cfg.SegmentBytes {
 		return AppendInfo{}, fmt.Errorf("batch of %d bytes is larger than segment.bytes %d: %w", len(batch), cfg.SegmentBytes, ErrRecordTooLarge)
 	}
-	info, err := ValidateBatch(batch, ValidateOptions{
+	vopts := ValidateOptions{
 		MaxBatchBytes:          cfg.MaxMessageBytes,
 		TimestampType:          cfg.TimestampType,
 		MaxTimestampDifference: cfg.MaxTimestampDifference,
@@ -122,7 +122,13 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 		RequireKeys:            cfg.Compact,
 		AllowControl:           opts.Origin != AppendOriginClient,
 		MaxDecompressedBytes:   maxDecompressedBytes(cfg),
-	})
+	}
+	if len(batch) >= overlapMinBytes && cfg.TimestampType == CreateTime {
+		if res, done, err := l.appendOverlapped(batch, opts, vopts, now); done {
+			return res, err
+		}
+	}
+	info, err := ValidateBatch(batch, vopts)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -195,6 +201,124 @@ func (l *Log) Append(batch []byte, opts AppendOptions) (AppendInfo, error) {
 		l.producers.Update(h, opts.Origin)
 	}
 	return l.finishAppendLocked(res)
+}
+
+// overlapMinBytes is the smallest batch whose validation Append overlaps
+// with its write. Below it the goroutine hand-off costs more than the
+// validation it would hide.
+const overlapMinBytes = 64 << 10
+
+// appendOverlapped is Append for a large CreateTime batch: the batch is
+// validated on another goroutine while this one writes it past the
+// segment's end, so that a batch costs about its write instead of its
+// validation (CRC-32C and the record walk) plus its write. The bytes become
+// part of the log only once validation has succeeded, and the file never
+// holds a refused batch that recovery could take for a good one:
+//
+//   - everything after the CRC field is written first, leaving the batch's
+//     first 21 bytes (base offset, length, epoch, magic, CRC) a hole of
+//     zeros, which recovery reads as the end of the log;
+//   - once validation succeeded, those 21 bytes are written: that write is
+//     the commit, and the segment counts the batch;
+//   - if validation failed, the file is cut back to where it was, and
+//     validation's error is returned, as if nothing had been written.
+//
+// done is false when the ordinary path must take the batch instead, so that
+// errors and duplicates are reported exactly as it reports them: a header
+// that does not parse or does not span the batch, an idempotent producer's
+// duplicate or sequence error, a log that refuses appends, and a header max
+// timestamp that differs from the records' (the ordinary path fixes it,
+// which changes the CRC). The epoch history may then already name the log
+// end offset as the start of opts.LeaderEpoch, which is where its next
+// batch goes anyway.
+func (l *Log) appendOverlapped(batch []byte, opts AppendOptions, vopts ValidateOptions, now time.Time) (res AppendInfo, done bool, err error) {
+	h, err := ParseBatchHeader(batch)
+	if err != nil || h.Size() != int64(len(batch)) || h.IsLogAppendTime() {
+		return AppendInfo{}, false, nil
+	}
+	l.mu.Lock()
+	if l.checkWritableLocked() != nil {
+		l.mu.Unlock()
+		return AppendInfo{}, false, nil
+	}
+	if h.HasProducerID() {
+		if dup, err := l.producers.CheckBatch(h, opts.Origin); dup != nil || err != nil {
+			l.mu.Unlock()
+			return AppendInfo{}, false, nil
+		}
+	}
+	base := l.logEndOffset.Load()
+	if err := l.assignEpochLocked(opts.LeaderEpoch, base); err != nil {
+		l.mu.Unlock()
+		return AppendInfo{}, true, err
+	}
+	// Patched before validation starts, so that the two goroutines only
+	// ever read the batch; both fields are outside the CRC.
+	SetBaseOffset(batch, base)
+	SetPartitionLeaderEpoch(batch, opts.LeaderEpoch)
+	h.BaseOffset, h.PartitionLeaderEpoch = base, opts.LeaderEpoch
+	seg, err := l.maybeRollLocked(int64(len(batch)), base, h.LastOffset(), h.MaxTimestamp, now)
+	if err != nil {
+		return l.failAppendLocked(err)
+	}
+
+	type validation struct {
+		info BatchInfo
+		err  error
+	}
+	validated := make(chan validation, 1)
+	go func() {
+		info, err := ValidateBatch(batch, vopts)
+		validated <- validation{info, err}
+	}()
+	pos := seg.size
+	werr := seg.writeAt(batch, pos, offsetAttributes)
+	v := <-validated
+	if werr == nil && v.err == nil && v.info.MaxTimestamp == h.MaxTimestamp {
+		werr = seg.writeAt(batch[:offsetAttributes], pos, 0)
+		if werr == nil {
+			werr = seg.appended(int64(len(batch)), h.LastOffset(), h.MaxTimestamp, h.LastOffset())
+		}
+		if werr != nil {
+			return l.failAppendLocked(werr)
+		}
+		l.logEndOffset.Store(h.LastOffset() + 1)
+		l.unflushed += int64(v.info.RecordCount)
+		if h.HasProducerID() {
+			l.producers.Update(h, opts.Origin)
+		}
+		res, err := l.finishAppendLocked(AppendInfo{
+			FirstOffset:   base,
+			LastOffset:    h.LastOffset(),
+			MaxTimestamp:  h.MaxTimestamp,
+			LogAppendTime: NoTimestamp,
+			RecordCount:   int(v.info.RecordCount),
+		})
+		return res, true, err
+	}
+	if werr == nil {
+		if terr := seg.log.Truncate(pos); terr != nil {
+			werr = storageErr("cut a refused batch off the segment", terr)
+		}
+	}
+	if werr != nil {
+		return l.failAppendLocked(werr)
+	}
+	l.mu.Unlock()
+	if v.err != nil {
+		return AppendInfo{}, true, v.err
+	}
+	return AppendInfo{}, false, nil
+}
+
+// failAppendLocked ends an append that failed under mu with err, which a
+// storage error makes sticky, and releases mu.
+func (l *Log) failAppendLocked(err error) (AppendInfo, bool, error) {
+	if errors.Is(err, ErrStorage) {
+		l.failLocked(err)
+	}
+	l.mu.Unlock()
+	return AppendInfo{}, true, err
 }
 
 // finishAppendLocked completes an append that wrote res: it moves the

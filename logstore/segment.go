@@ -331,19 +331,33 @@ func (s *Segment) canConvertToRelativeOffset(offset int64) bool {
 // [firstOffset, lastOffset] at the end of the segment and adds index
 // entries. maxTimestamp and offsetOfMaxTimestamp describe the batches.
 func (s *Segment) append(batches []byte, lastOffset, maxTimestamp, offsetOfMaxTimestamp int64) error {
-	pos := s.size
-	if pos+int64(len(batches)) > math.MaxInt32 {
+	if err := s.writeAt(batches, s.size, 0); err != nil {
+		return err
+	}
+	return s.appended(int64(len(batches)), lastOffset, maxTimestamp, offsetOfMaxTimestamp)
+}
+
+// writeAt writes b[from:] at pos+from, past the segment's end: nothing of
+// it is part of the segment until appended counts it. A failed write is
+// cut back off the file (best effort: recovery truncates a torn tail too).
+func (s *Segment) writeAt(b []byte, pos int64, from int) error {
+	if pos+int64(len(b)) > math.MaxInt32 {
 		return fmt.Errorf("logstore: segment %d would pass 2 GiB", s.baseOffset)
 	}
-	if n, err := s.log.WriteAt(batches, pos); err != nil {
+	if n, err := s.log.WriteAt(b[from:], pos+int64(from)); err != nil {
 		if n > 0 {
-			// Best effort: drop the torn tail so the file matches s.size.
-			// If this fails too, recovery truncates it on the next open.
 			_ = s.log.Truncate(pos)
 		}
 		return storageErr("append to segment", err)
 	}
-	s.size += int64(len(batches))
+	return nil
+}
+
+// appended makes the n bytes written at the segment's end part of it:
+// size, next offset, timestamps and the sparse indexes.
+func (s *Segment) appended(n, lastOffset, maxTimestamp, offsetOfMaxTimestamp int64) error {
+	pos := s.size
+	s.size += n
 	s.nextOffset = lastOffset + 1
 	if s.rollingBasedTimestamp == NoTimestamp {
 		s.rollingBasedTimestamp = maxTimestamp
@@ -361,7 +375,7 @@ func (s *Segment) append(batches []byte, lastOffset, maxTimestamp, offsetOfMaxTi
 		}
 		s.bytesSinceLastIndexEntry = 0
 	}
-	s.bytesSinceLastIndexEntry += len(batches)
+	s.bytesSinceLastIndexEntry += int(n)
 	return nil
 }
 
