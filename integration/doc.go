@@ -20,7 +20,14 @@
 // records per compression codec with franz-go and with sarama's
 // idempotent producer (franzgo_test.go, sarama_scale_test.go), kcat,
 // broker restart and kill -9 (restart_test.go), controller failover
-// (failover_test.go) and ZooKeeper session expiry (session_test.go). With
+// (failover_test.go) and ZooKeeper session expiry (session_test.go).
+// Consumer groups (groups_test.go, on __consumer_offsets with replication
+// factor 3): sarama and franz-go members with each assignor through a
+// clean leave, a kill -9 (the member runs in a child process: the test
+// binary re-executed with GREGOR_ITEST_GROUP_MEMBER set, see
+// groups_member_test.go) and a restart, exactly-once processing with
+// synchronous commits across rebalances, coordinator failover, kcat -G,
+// and static membership (KIP-345). With
 // the brokers built with -race the package takes about 30 s on two CPUs,
 // and about a minute when the test binary has -race too.
 //

@@ -44,6 +44,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	maybeRunMember() // the test binary re-executed as a group member
 	dir, err := os.MkdirTemp("", "gregor-integration-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
