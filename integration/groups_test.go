@@ -6,7 +6,9 @@ import (
 	"io"
 	"log"
 	"maps"
+	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -353,7 +355,37 @@ func TestGroupKcat(t *testing.T) {
 	if !maps.Equal(got, committed) || lag != 100 {
 		t.Fatalf("committed %v (want %v), lag %d (want 100)", got, committed, lag)
 	}
+	c.checkDescribedLag(group, topic, committed, end)
 	consume(committed, end)
+}
+
+// checkDescribedLag runs `gregor consumer-groups --describe` for group and
+// checks each of topic's partitions: CURRENT-OFFSET is committed's,
+// LOG-END-OFFSET is end's and LAG their difference.
+func (c *Cluster) checkDescribedLag(group, topic string, committed, end map[int32]int64) {
+	c.t.Helper()
+	out, err := exec.Command(gregorBinary(c.t), "consumer-groups", "--bootstrap-server", strings.Join(c.Seeds(), ","),
+		"--describe", "--group", group).CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("gregor consumer-groups --describe: %v\n%s", err, out)
+	}
+	rows := 0
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 || f[0] != group || f[1] != topic {
+			continue
+		}
+		p, _ := strconv.ParseInt(f[2], 10, 32)
+		want := []string{strconv.FormatInt(committed[int32(p)], 10), strconv.FormatInt(end[int32(p)], 10),
+			strconv.FormatInt(end[int32(p)]-committed[int32(p)], 10)}
+		if !slices.Equal(f[3:6], want) {
+			c.t.Fatalf("consumer-groups --describe, partition %d: CURRENT-OFFSET LOG-END-OFFSET LAG %v, want %v\n%s", p, f[3:6], want, out)
+		}
+		rows++
+	}
+	if rows != len(end) {
+		c.t.Fatalf("consumer-groups --describe listed %d partitions of %s, want %d:\n%s", rows, topic, len(end), out)
+	}
 }
 
 // TestGroupStaticMembership restarts a static member (group.instance.id,
