@@ -30,12 +30,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -96,31 +94,12 @@ func run(ctx context.Context, cfg config) (err error) {
 		return err
 	}
 	defer env.Close()
-	c := make(cluster.Cluster, numBrokers)
-	for i := range c {
-		b, err := cluster.NewBroker(env.Bin, filepath.Join(env.Dir, "broker"+strconv.Itoa(i+1)), int32(i+1), env.ZKConnect,
-			"group.initial.rebalance.delay.ms="+strconv.FormatInt(cfg.initialDelay.Milliseconds(), 10))
-		if err != nil {
-			return err
-		}
-		c[i] = b
-	}
-	defer func() {
-		err = errors.Join(err, c.Stop())
-		if err != nil {
-			for _, b := range c {
-				err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, b.LogPath, cluster.Tail(b.LogPath, 15))
-			}
-		}
-	}()
-	for _, b := range c {
-		if err := b.Start(); err != nil {
-			return err
-		}
-	}
-	if err := cluster.WaitBrokers(ctx, c[0], numBrokers, 0); err != nil {
+	c, err := cluster.Start(ctx, env.Bin, env.Dir, env.ZKConnect, numBrokers,
+		"group.initial.rebalance.delay.ms="+strconv.FormatInt(cfg.initialDelay.Milliseconds(), 10))
+	if err != nil {
 		return err
 	}
+	defer func() { err = c.StopWithTails(err) }()
 	fmt.Printf("gregor groups: %d brokers, %s, GOMAXPROCS %d, group.initial.rebalance.delay.ms %d, __consumer_offsets 50 partitions RF 3\n",
 		numBrokers, runtime.Version(), runtime.GOMAXPROCS(0), cfg.initialDelay.Milliseconds())
 	if err := warmUp(ctx, c); err != nil {

@@ -41,13 +41,9 @@ type system struct {
 // startGregor starts n brokers on ZooKeeper at zkConnect (a chroot of
 // their own), in dir, and waits until they form a cluster.
 func startGregor(ctx context.Context, bin, dir, zkConnect string, n int) (*system, error) {
-	c := make(cluster.Cluster, n)
-	for i := range c {
-		b, err := cluster.NewBroker(bin, filepath.Join(dir, "broker"+strconv.Itoa(i+1)), int32(i+1), zkConnect)
-		if err != nil {
-			return nil, err
-		}
-		c[i] = b
+	c, err := cluster.Start(ctx, bin, dir, zkConnect, n)
+	if err != nil {
+		return nil, err
 	}
 	s := &system{
 		name:    "gregor",
@@ -65,24 +61,10 @@ func startGregor(ctx context.Context, bin, dir, zkConnect string, n int) (*syste
 			return nil
 		},
 		stop: c.Stop,
-		logs: func() string {
-			var sb strings.Builder
-			for _, b := range c {
-				fmt.Fprintf(&sb, "last lines of %s:\n%s\n", b.LogPath, cluster.Tail(b.LogPath, 10))
-			}
-			return sb.String()
-		},
+		logs: func() string { return c.Tails(10) },
 	}
 	for _, b := range c {
-		if err := b.Start(); err != nil {
-			_ = c.Stop()
-			return nil, err
-		}
 		s.pids = append(s.pids, b.PID())
-	}
-	if err := cluster.WaitBrokers(ctx, c[0], n, 0); err != nil {
-		_ = c.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, s.logs())
 	}
 	return s, nil
 }

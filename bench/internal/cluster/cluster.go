@@ -429,3 +429,44 @@ func logLevel() string {
 	}
 	return "info"
 }
+
+// Start prepares brokers 1..n in dir/broker<id> on zkConnect with the extra
+// server.properties lines props, starts them, and waits until the first
+// lists all n. On an error it stops what it started.
+func Start(ctx context.Context, bin, dir, zkConnect string, n int, props ...string) (Cluster, error) {
+	c := make(Cluster, 0, n)
+	for id := 1; id <= n; id++ {
+		b, err := NewBroker(bin, filepath.Join(dir, "broker"+strconv.Itoa(id)), int32(id), zkConnect, props...)
+		if err != nil {
+			return nil, errors.Join(err, c.Stop())
+		}
+		c = append(c, b)
+		if err := b.Start(); err != nil {
+			return nil, errors.Join(err, c.Stop())
+		}
+	}
+	if err := WaitBrokers(ctx, c[0], n, 0); err != nil {
+		return nil, c.StopWithTails(err)
+	}
+	return c, nil
+}
+
+// StopWithTails stops every broker of c and returns err joined with what
+// stopping them returned; when the result is an error, the last lines of
+// each broker's log are added to it. Commands defer it over their error.
+func (c Cluster) StopWithTails(err error) error {
+	err = errors.Join(err, c.Stop())
+	if err != nil {
+		err = fmt.Errorf("%w\n%s", err, c.Tails(15))
+	}
+	return err
+}
+
+// Tails returns the last n lines of each broker's log, headed by its path.
+func (c Cluster) Tails(n int) string {
+	var sb strings.Builder
+	for _, b := range c {
+		fmt.Fprintf(&sb, "last lines of %s:\n%s\n", b.LogPath, Tail(b.LogPath, n))
+	}
+	return sb.String()
+}
