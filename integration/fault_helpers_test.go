@@ -329,7 +329,7 @@ func (f *faultRun) verify() {
 	f.t.Logf("faults done after %v", time.Since(f.start).Round(time.Millisecond))
 	f.stopProducer()
 	f.waitISR(f.c, 3, -1)
-	hw := f.highWatermarks()
+	hw := f.c.endOffsets(f.topic, faultPartitions) // the high watermarks
 	recs := f.consumeTo(hw)
 	f.t.Logf("in sync and consumed %v after the faults", time.Since(f.start).Round(time.Millisecond))
 
@@ -411,47 +411,6 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-// highWatermarks asks the leaders for each partition's latest offset (its
-// high watermark, for a read_uncommitted ListOffsets).
-func (f *faultRun) highWatermarks() map[int32]int64 {
-	f.t.Helper()
-	cl := f.c.Client()
-	defer cl.Close()
-	hw := map[int32]int64{}
-	var last string
-	f.c.waitFor(faultTimeout, "high watermarks", func() bool {
-		req := kmsg.NewPtrListOffsetsRequest()
-		req.ReplicaID = -1
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = f.topic
-		for p := range int32(faultPartitions) {
-			rp := kmsg.NewListOffsetsRequestTopicPartition()
-			rp.Partition, rp.Timestamp = p, -1
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		req.Topics = append(req.Topics, rt)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		clear(hw)
-		for _, t := range resp.Topics {
-			for _, p := range t.Partitions {
-				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-					last = fmt.Sprintf("partition %d: %v", p.Partition, err)
-					return false
-				}
-				hw[p.Partition] = p.Offset
-			}
-		}
-		return len(hw) == faultPartitions
-	}, &last)
-	return hw
 }
 
 // consumeTo reads every partition from offset 0 up to hw with franz-go.

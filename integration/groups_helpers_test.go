@@ -387,7 +387,8 @@ func (c *Cluster) waitCommitted(group, topic string, want map[int32]int64) {
 	}, &last)
 }
 
-// endOffsets returns each partition's latest offset (ListOffsets -1).
+// endOffsets asks the leaders for each partition's latest offset: its
+// high watermark, for a read_uncommitted ListOffsets.
 func (c *Cluster) endOffsets(topic string, partitions int32) map[int32]int64 {
 	c.t.Helper()
 	var last string
