@@ -193,17 +193,7 @@ func createTopic(ctx context.Context, addrs []string, topic string, partitions i
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
-	if minIsr != "" {
-		rc := kmsg.NewCreateTopicsRequestTopicConfig()
-		rc.Name, rc.Value = "min.insync.replicas", kmsg.StringPtr(minIsr)
-		rt.Configs = append(rt.Configs, rc)
-	}
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := cluster.CreateTopicRequest(topic, partitions, rf, minIsr).RequestWith(ctx, cl)
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", topic, err)
 	}

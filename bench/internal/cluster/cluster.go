@@ -294,15 +294,7 @@ func (c Cluster) CreateTopic(ctx context.Context, topic string, partitions int32
 	}
 	defer cl.Close()
 	err = Poll(ctx, 30*time.Second, "topic "+topic+" created", c, func(ctx context.Context) (bool, string) {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
-		if minIsr != "" {
-			rc := kmsg.NewCreateTopicsRequestTopicConfig()
-			rc.Name, rc.Value = "min.insync.replicas", kmsg.StringPtr(minIsr)
-			rt.Configs = append(rt.Configs, rc)
-		}
-		req.Topics = append(req.Topics, rt)
+		req := CreateTopicRequest(topic, partitions, rf, minIsr)
 		req.TimeoutMillis = 4000
 		resp, err := req.RequestWith(ctx, cl)
 		if err != nil {
@@ -469,4 +461,20 @@ func (c Cluster) Tails(n int) string {
 		fmt.Fprintf(&sb, "last lines of %s:\n%s\n", b.LogPath, Tail(b.LogPath, n))
 	}
 	return sb.String()
+}
+
+// CreateTopicRequest is a CreateTopics request for topic with replication
+// factor rf and, unless minIsr is empty, min.insync.replicas minIsr.
+func CreateTopicRequest(topic string, partitions int32, rf int16, minIsr string) *kmsg.CreateTopicsRequest {
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
+	if minIsr != "" {
+		rc := kmsg.NewCreateTopicsRequestTopicConfig()
+		rc.Name, rc.Value = "min.insync.replicas", kmsg.StringPtr(minIsr)
+		rt.Configs = append(rt.Configs, rc)
+	}
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	return req
 }
