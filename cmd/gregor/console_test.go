@@ -127,8 +127,10 @@ func TestConsoleAllPartitions(t *testing.T) {
 	}
 }
 
+// TestConsoleCompressionAndAcks round-trips records produced with each
+// codec and acks setting, each case on a topic of its own on one broker.
 func TestConsoleCompressionAndAcks(t *testing.T) {
-	for _, args := range [][]string{
+	cases := [][]string{
 		{"--compression-codec", "none"},
 		{"--compression-codec", "gzip"},
 		{"--compression-codec", "snappy"},
@@ -138,12 +140,17 @@ func TestConsoleCompressionAndAcks(t *testing.T) {
 		{"--request-required-acks", "0"},
 		{"--request-required-acks", "all", "--batch-size", "1", "--timeout", "0"},
 		{"--request-required-acks", "-1", "--message-send-max-retries", "0"},
-	} {
+	}
+	var topics []string
+	for i := range cases {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	addr := startGregorWithTopics(t, 1, topics...)
+	for i, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			addr := startGregorWithTopics(t, 1, "t")
 			lines := strings.Repeat("compressible line\n", 50)
-			produce(t, addr, "t", lines, args...)
-			got := runTool(t, "", withoutStdin(runConsoleConsumer), consumeArgs(addr, "t", "--from-beginning", "--max-messages", "50")...)
+			produce(t, addr, topics[i], lines, args...)
+			got := runTool(t, "", withoutStdin(runConsoleConsumer), consumeArgs(addr, topics[i], "--from-beginning", "--max-messages", "50")...)
 			if got.code != 0 || got.stdout != lines {
 				t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", got.code, got.stdout, got.stderr)
 			}
