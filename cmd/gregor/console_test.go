@@ -35,7 +35,7 @@ func consumeArgs(addr, topic string, args ...string) []string {
 // TestConsoleRoundTrip produces records with and without keys and headers
 // and reads them back with every formatter property.
 func TestConsoleRoundTrip(t *testing.T) {
-	addr := newTestCluster(t, 1, "t")
+	addr := startGregorWithTopics(t, 1, "t")
 	produce(t, addr, "t", "h1:v1,h2:v2\tk1\tv1\nh3:x\tk2\tv2\n",
 		"--property", "parse.key=true", "--property", "parse.headers=true")
 	produce(t, addr, "t", "k3|v3\r\n", "--property", "parse.key=true", "--property", "key.separator=|", "--sync")
@@ -90,7 +90,7 @@ func TestConsoleRoundTrip(t *testing.T) {
 // TestConsoleConsumerTimeout checks that --timeout-ms ends a run that finds
 // nothing to read, with status 0 as Kafka's tool.
 func TestConsoleConsumerTimeout(t *testing.T) {
-	addr := newTestCluster(t, 1, "t")
+	addr := startGregorWithTopics(t, 1, "t")
 	produce(t, addr, "t", "old\n")
 	got := runTool(t, "", withoutStdin(runConsoleConsumer), "--bootstrap-server", addr, "--topic", "t", "--timeout-ms", "200")
 	if got.code != 0 || got.stdout != "" {
@@ -104,7 +104,7 @@ func TestConsoleConsumerTimeout(t *testing.T) {
 // TestConsoleAllPartitions reads a topic of three partitions without
 // --partition; keyed records go where Kafka's partitioner puts them.
 func TestConsoleAllPartitions(t *testing.T) {
-	addr := newTestCluster(t, 3, "multi")
+	addr := startGregorWithTopics(t, 3, "multi")
 	produce(t, addr, "multi", "a\t1\nb\t2\nc\t3\nd\t4\ne\t5\nf\t6\n", "--property", "parse.key=true")
 	got := runTool(t, "", withoutStdin(runConsoleConsumer), consumeArgs(addr, "multi", "--from-beginning", "--max-messages", "6",
 		"--property", "print.key=true", "--property", "print.partition=true")...)
@@ -127,8 +127,10 @@ func TestConsoleAllPartitions(t *testing.T) {
 	}
 }
 
+// TestConsoleCompressionAndAcks round-trips records produced with each
+// codec and acks setting, each case on a topic of its own on one broker.
 func TestConsoleCompressionAndAcks(t *testing.T) {
-	for _, args := range [][]string{
+	cases := [][]string{
 		{"--compression-codec", "none"},
 		{"--compression-codec", "gzip"},
 		{"--compression-codec", "snappy"},
@@ -138,12 +140,17 @@ func TestConsoleCompressionAndAcks(t *testing.T) {
 		{"--request-required-acks", "0"},
 		{"--request-required-acks", "all", "--batch-size", "1", "--timeout", "0"},
 		{"--request-required-acks", "-1", "--message-send-max-retries", "0"},
-	} {
+	}
+	var topics []string
+	for i := range cases {
+		topics = append(topics, "t"+strconv.Itoa(i))
+	}
+	addr := startGregorWithTopics(t, 1, topics...)
+	for i, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			addr := newTestCluster(t, 1, "t")
 			lines := strings.Repeat("compressible line\n", 50)
-			produce(t, addr, "t", lines, args...)
-			got := runTool(t, "", withoutStdin(runConsoleConsumer), consumeArgs(addr, "t", "--from-beginning", "--max-messages", "50")...)
+			produce(t, addr, topics[i], lines, args...)
+			got := runTool(t, "", withoutStdin(runConsoleConsumer), consumeArgs(addr, topics[i], "--from-beginning", "--max-messages", "50")...)
 			if got.code != 0 || got.stdout != lines {
 				t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", got.code, got.stdout, got.stderr)
 			}
@@ -154,7 +161,7 @@ func TestConsoleCompressionAndAcks(t *testing.T) {
 // TestConsoleProducerBadLine checks that a line without a key separator
 // stops the producer with status 1 after the lines before it are sent.
 func TestConsoleProducerBadLine(t *testing.T) {
-	addr := newTestCluster(t, 1, "t")
+	addr := startGregorWithTopics(t, 1, "t")
 	got := runTool(t, "k\tv\nnovalue\nk2\tv2\n", runConsoleProducer, "--bootstrap-server", addr, "--topic", "t", "--property", "parse.key=true")
 	if got.code != 1 || got.stderr != "gregor console-producer: No key separator found on line number 2: 'novalue'\n" {
 		t.Errorf("exit %d, stderr:\n%q", got.code, got.stderr)
@@ -230,8 +237,10 @@ func TestConsoleUnreachable(t *testing.T) {
 	}
 }
 
+// TestConsoleConsumerUnknownTopic checks that a topic the cluster does not
+// have (and will not auto-create) ends the consumer with status 1.
 func TestConsoleConsumerUnknownTopic(t *testing.T) {
-	addr := newTestCluster(t, 1, "t")
+	addr := startGregorNoAutoCreate(t, 1, "t")
 	got := runTool(t, "", withoutStdin(runConsoleConsumer), "--bootstrap-server", addr, "--topic", "nope", "--timeout-ms", "200")
 	if got.code != 1 || !strings.HasPrefix(got.stderr, "gregor console-consumer: topic nope: ") {
 		t.Errorf("exit %d, stderr:\n%s", got.code, got.stderr)
@@ -242,7 +251,7 @@ func TestConsoleConsumerUnknownTopic(t *testing.T) {
 // reported the way Kafka's ErrorLoggingCallback reports it, and makes the
 // exit status 1.
 func TestConsoleProducerRejected(t *testing.T) {
-	addr := newTestCluster(t, 1, "t")
+	addr := startGregorNoAutoCreate(t, 1, "t")
 	for _, mode := range [][]string{nil, {"--sync"}} {
 		t.Run(fmt.Sprint("mode", mode), func(t *testing.T) {
 			args := append([]string{"--bootstrap-server", addr, "--topic", "nope", "--message-send-max-retries", "0"}, mode...)

@@ -2,29 +2,92 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// newTestCluster starts an in-memory Kafka (kfake) with one broker and the
-// given topics of partitions partitions each, and returns its address. The
-// broker does not serve Metadata yet, so the tools are tested against kfake.
-func newTestCluster(t *testing.T, partitions int32, topics ...string) string {
+// startGregorWithTopics runs one Gregor broker (startGregor) with the
+// given topics (createTopics) and returns its address.
+func startGregorWithTopics(t *testing.T, partitions int32, topics ...string) string {
 	t.Helper()
-	opts := []kfake.Opt{kfake.NumBrokers(1)}
-	if len(topics) > 0 {
-		opts = append(opts, kfake.SeedTopics(partitions, topics...))
-	}
-	c, err := kfake.NewCluster(opts...)
+	addr := startGregor(t)
+	createTopics(t, addr, partitions, topics...)
+	return addr
+}
+
+// startGregorNoAutoCreate runs one Gregor broker with
+// auto.create.topics.enable=false and the given topics. Kafka's tools, as
+// sarama, ask for auto-creation in every Metadata request, so only such a
+// broker refuses a topic that does not exist.
+func startGregorNoAutoCreate(t *testing.T, partitions int32, topics ...string) string {
+	t.Helper()
+	addr := startGregorCluster(t, 1, func(int) map[string]string {
+		return map[string]string{"auto.create.topics.enable": "false"}
+	})[0].addr
+	createTopics(t, addr, partitions, topics...)
+	return addr
+}
+
+// createTopics creates the given topics, of partitions partitions each and
+// one replica, with a CreateTopics request, and returns once Metadata shows
+// a leader for every partition, so that a tool run next finds them all.
+func createTopics(t *testing.T, addr string, partitions int32, topics ...string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.TimeoutMillis = 30000
+	for _, topic := range topics {
+		ct := kmsg.NewCreateTopicsRequestTopic()
+		ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, 1
+		create.Topics = append(create.Topics, ct)
+	}
+	resp, err := create.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("CreateTopics: %v", err)
+	}
+	for _, ct := range resp.Topics {
+		if err := kerr.ErrorForCode(ct.ErrorCode); err != nil {
+			t.Fatalf("CreateTopics %s: %v", ct.Topic, err)
+		}
+	}
+	waitFor(t, "leaders for "+strings.Join(topics, ", "), func() (bool, string) {
+		meta := kmsg.NewPtrMetadataRequest()
+		for _, topic := range topics {
+			mt := kmsg.NewMetadataRequestTopic()
+			mt.Topic = kmsg.StringPtr(topic)
+			meta.Topics = append(meta.Topics, mt)
+		}
+		resp, err := meta.RequestWith(ctx, cl)
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, mt := range resp.Topics {
+			if err := kerr.ErrorForCode(mt.ErrorCode); err != nil || len(mt.Partitions) != int(partitions) {
+				return false, fmt.Sprintf("topic %s: %v, %d partitions", *mt.Topic, err, len(mt.Partitions))
+			}
+			for _, p := range mt.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil || p.Leader < 0 {
+					return false, fmt.Sprintf("%s/%d: %v, leader %d", *mt.Topic, p.Partition, err, p.Leader)
+				}
+			}
+		}
+		return true, ""
+	})
 }
 
 // unreachableAddr returns an address nothing listens on: a port that was

@@ -17,7 +17,8 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// topicIDs matches the TopicId column, which kfake fills with random ids.
+// topicIDs matches the TopicId column: random ids the controller gives
+// each topic when it creates it.
 var topicIDs = regexp.MustCompile(`\tTopicId: [A-Za-z0-9_-]{22}\t`)
 
 func TestTopics(t *testing.T) {
@@ -53,7 +54,7 @@ func TestTopics(t *testing.T) {
 			name:       "create existing",
 			args:       []string{"--create", "--topic", "orders", "--partitions", "1", "--replication-factor", "1"},
 			wantCode:   1,
-			wantStderr: "Error while executing topic command : Topic with this name already exists\n",
+			wantStderr: "Error while executing topic command : Topic 'orders' already exists.\n",
 		},
 		{
 			name: "create existing with --if-not-exists",
@@ -158,10 +159,12 @@ func TestTopics(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := newTestCluster(t, 0, "orders")
+			// Broker id 0, so that "0,0" is a valid replica assignment.
+			addr := startGregorCluster(t, 1, func(int) map[string]string {
+				return map[string]string{"broker.id": "0"}
+			})[0].addr
 			// orders gets 3 partitions, payments 1.
 			for _, args := range [][]string{
-				{"--delete", "--topic", "orders"},
 				{"--create", "--topic", "orders", "--partitions", "3", "--replication-factor", "1"},
 				{"--create", "--topic", "payments", "--partitions", "1", "--replication-factor", "1"},
 			} {
@@ -255,8 +258,9 @@ func TestTopicsUnreachable(t *testing.T) {
 	}
 }
 
-// startGregor runs one Gregor broker on a ZooKeeper of its own and returns
-// its address; it stops when the test ends.
+// startGregor runs one Gregor broker, id 1, on a chroot of its own in the
+// package's shared ZooKeeper and returns its address; it stops when the test
+// ends.
 func startGregor(t *testing.T) string {
 	t.Helper()
 	return startGregorCluster(t, 1, nil)[0].addr
@@ -269,13 +273,13 @@ type gregorBroker struct {
 	stop func()
 }
 
-// startGregorCluster runs n Gregor brokers, ids 1..n, on one ZooKeeper of
-// their own, with the extra config given (extra(id), when not nil), and
-// waits until each serves.
+// startGregorCluster runs n Gregor brokers, ids 1..n, on a chroot of
+// their own in the package's shared ZooKeeper (a JVM per test would cost
+// seconds each), with the extra config given (extra(id), when not nil;
+// it may override broker.id), and waits until each serves.
 func startGregorCluster(t *testing.T, n int, extra func(id int) map[string]string) []gregorBroker {
 	t.Helper()
-	zk := zktest.StartEnsemble(t, 1)
-	connect := zk.Chroot(t)
+	connect := zktest.Shared(t).Chroot(t)
 	var out []gregorBroker
 	for id := 1; id <= n; id++ {
 		props := map[string]string{

@@ -14,11 +14,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gregor-broker/gregor/internal/zktest"
 )
 
 // TestMain lets a test run the gregor binary's main in a child process
 // (the test binary itself, with GREGOR_RUN_TOOL holding the arguments as
-// JSON), so that signal handling is tested on a real process.
+// JSON), so that signal handling is tested on a real process. Otherwise it
+// runs the tests and then stops the shared ZooKeeper the brokers use.
 func TestMain(m *testing.M) {
 	if raw := os.Getenv("GREGOR_RUN_TOOL"); raw != "" {
 		var args []string
@@ -27,7 +30,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run(args, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	os.Exit(zktest.RunMain(m))
 }
 
 // toolEvent is one decoded line of a verifiable tool's output.
