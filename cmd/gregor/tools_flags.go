@@ -24,6 +24,7 @@ const (
 	toolConnectTimeout  = 5 * time.Second
 	toolMetadataRetries = 2
 	toolMetadataBackoff = 200 * time.Millisecond
+	toolAdminTimeout    = 30 * time.Second
 )
 
 // stringList collects a repeatable flag (--config, --property) in the order
@@ -142,6 +143,12 @@ func newSaramaConfig(clientID string) *sarama.Config {
 	cfg.Metadata.Retry.Backoff = toolMetadataBackoff
 	cfg.Admin.Retry.Max = toolMetadataRetries
 	cfg.Admin.Retry.Backoff = toolMetadataBackoff
+	// How long CreateTopics, DeleteTopics and CreatePartitions let the
+	// broker wait for the controller (their timeout_ms). Kafka's tools
+	// send the admin client's request.timeout.ms, 30 s; sarama's default
+	// of 3 s made a topic creation fail with REQUEST_TIMED_OUT on a busy
+	// machine while the controller was still electing leaders.
+	cfg.Admin.Timeout = toolAdminTimeout
 	return cfg
 }
 
