@@ -34,6 +34,11 @@ clientPortAddress=127.0.0.1
 admin.enableServer=false
 4lw.commands.whitelist=srvr,ruok
 CFG
+# As Kafka's own config/server.properties for development: the internal
+# offsets topic fits the brokers there are (Kafka's default replication
+# factor of 3 would leave consumer groups without a coordinator on one
+# broker), and a new group does not wait 3 s for more members.
+offsets_rf=$(( brokers < 3 ? brokers : 3 ))
 for id in $(seq 1 "$brokers"); do
   mkdir -p "$data_dir/broker-$id"
   cat > "$data_dir/broker-$id/server.properties" <<CFG
@@ -41,6 +46,8 @@ broker.id=$id
 listeners=PLAINTEXT://localhost:$((kafka_port + id - 1))
 log.dirs=$data_dir/broker-$id/logs
 zookeeper.connect=127.0.0.1:$zk_port
+offsets.topic.replication.factor=$offsets_rf
+group.initial.rebalance.delay.ms=0
 CFG
 done
 
@@ -78,6 +85,8 @@ Try it:
   printf 'a:one\nb:two\n' | kcat -b $bootstrap -t demo -P -K:
   kcat -b $bootstrap -t demo -C -e -f '%k=%s\n'
   bin/gregor console-consumer --bootstrap-server $bootstrap --topic demo --from-beginning --max-messages 2
+  bin/gregor console-consumer --bootstrap-server $bootstrap --topic demo --group demo-group --from-beginning --max-messages 2
+  bin/gregor consumer-groups --bootstrap-server $bootstrap --describe --group demo-group
 Ctrl-C stops the brokers and ZooKeeper.
 MSG
 wait "${pids[1]}"
