@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,6 +40,12 @@ func topicPartitionLeaders(cl *kgo.Client, topic string) (leaders map[int32]int3
 	if err != nil {
 		return nil, false
 	}
+	return leadersIn(resp, topic)
+}
+
+// leadersIn is the leader of each partition of topic in resp; ok is false
+// when the topic is not listed.
+func leadersIn(resp *kmsg.MetadataResponse, topic string) (leaders map[int32]int32, ok bool) {
 	for _, rt := range resp.Topics {
 		if rt.Topic == nil || *rt.Topic != topic {
 			continue
@@ -212,13 +219,22 @@ func TestPartitionsAddedThroughZooKeeperServeProduce(t *testing.T) {
 	if _, err := zc.SetTopicAssignment(ctx, zkutil.NoFence, topic, a, st.Version); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "four partitions with leaders", func() bool {
-		leaders, ok := topicPartitionLeaders(admin, topic)
-		if !ok || len(leaders) != 4 {
-			return false
-		}
-		return leaders[2] == 2 && leaders[3] == 3
-	})
+	// Every broker, not just the one admin asks: the producer below may
+	// take its metadata from any of them, and franz-go refuses a partition
+	// its metadata does not have yet.
+	for _, b := range brokers {
+		id := b.BrokerID()
+		waitFor(t, fmt.Sprintf("broker %d to show four partitions with leaders", id), func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			resp, err := admin.Broker(int(id)).Request(ctx, kmsg.NewPtrMetadataRequest())
+			if err != nil {
+				return false
+			}
+			leaders, ok := leadersIn(resp.(*kmsg.MetadataResponse), topic)
+			return ok && len(leaders) == 4 && leaders[2] == 2 && leaders[3] == 3
+		})
+	}
 	for _, p := range []int32{2, 3} {
 		if off := produceOne(t, seeds, topic, p); off != 0 {
 			t.Fatalf("produce to new partition %d: offset %d", p, off)
