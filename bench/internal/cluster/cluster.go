@@ -408,6 +408,17 @@ func Tail(path string, n int) string {
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
 }
 
+// FreeAddr returns a loopback host:port that was free a moment ago, for a
+// broker's extra listener (gregor.pprof.listener).
+func FreeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
 // PID returns the process id of the broker's current process, 0 if it
 // was never started.
 func (b *Broker) PID() int {
