@@ -170,6 +170,11 @@ func run(ctx context.Context, cfg config) error {
 			return fmt.Errorf("scale: %w", err)
 		}
 	}
+	if len(pollRounds) > 0 {
+		rounds := slices.Clone(pollRounds)
+		fmt.Printf("Metadata polls: %d rounds (one Metadata request to each broker watched), median %v, max %v: each time above is late by up to a round and 50 ms\n",
+			len(rounds), cluster.Median(rounds).Round(time.Millisecond), cluster.Pct(rounds, 100).Round(time.Millisecond))
+	}
 	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Printf("load average at the end: %s", load)
 	}
@@ -478,6 +483,10 @@ func metadata(ctx context.Context, b *cluster.Broker, topic string, partitions i
 	return v, nil
 }
 
+// pollRounds holds the duration of every round of pollViews: a time it
+// measures is late by up to one round plus Poll's 50 ms tick.
+var pollRounds []time.Duration
+
 // pollViews polls the Metadata of every broker of c until cond holds for
 // every one, for at most timeout; cond describes what it saw when it does
 // not hold. It returns the time from the call until it held.
@@ -485,6 +494,8 @@ func pollViews(ctx context.Context, c cluster.Cluster, topic string, partitions 
 	cond func(b *cluster.Broker, v view) (bool, string)) (time.Duration, error) {
 	t0 := time.Now()
 	err := cluster.Poll(ctx, timeout, what, c, func(ctx context.Context) (bool, string) {
+		r0 := time.Now()
+		defer func() { pollRounds = append(pollRounds, time.Since(r0)) }()
 		for _, b := range c {
 			v, err := metadata(ctx, b, topic, partitions)
 			if err != nil {

@@ -57,6 +57,11 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 		if cfg.profileDir == "" {
 			return
 		}
+		// One CPU profile at a time per process: wait for the last ones.
+		for _, w := range waits {
+			w()
+		}
+		waits = nil
 		for i, a := range pprofAddrs {
 			if c[i].Running() {
 				waits = append(waits, profile(ctx, a, cfg.profileSeconds,
@@ -143,8 +148,8 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 		detected = failover
 	}
 	gone, elected := zkTimes()
-	fmt.Printf("  controller failover (kill -9 of controller %d): a survivor names a new controller after %v, every partition led by a live broker on both survivors after %v: target ≤ %v: %s\n",
-		ctrl, detected.Round(time.Millisecond), failover.Round(time.Millisecond), targetFailover, holds(failover <= targetFailover))
+	fmt.Printf("  controller failover (kill -9 of controller %d at %s): a survivor names a new controller after %v, every partition led by a live broker on both survivors after %v: target ≤ %v: %s\n",
+		ctrl, t0.Format("15:04:05.000"), detected.Round(time.Millisecond), failover.Round(time.Millisecond), targetFailover, holds(failover <= targetFailover))
 	fmt.Printf("    in ZooKeeper: /controller gone (session expired; zookeeper.session.timeout.ms %d) after %v, a new controller in it after %v; from then until every partition was led: %v\n",
 		cfg.zkSessionTimeout.Milliseconds(), gone.Round(time.Millisecond), elected.Round(time.Millisecond), (failover - elected).Round(time.Millisecond))
 	if err := cluster.WaitBrokers(ctx, survivors[0], numBrokers-1, ctrl); err != nil {
@@ -198,8 +203,8 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	if err := <-stopped; err != nil {
 		return fmt.Errorf("controlled shutdown of broker %d: %w", victimID, err)
 	}
-	fmt.Printf("  controlled shutdown (SIGTERM to broker %d, leading %d of %d): it leads nothing on the others after %v: target ≤ %v: %s; its process exited after %v\n",
-		victimID, leads[victimID], n, moved.Round(time.Millisecond), targetShutdown, holds(moved <= targetShutdown), exited.Round(time.Millisecond))
+	fmt.Printf("  controlled shutdown (SIGTERM to broker %d at %s, leading %d of %d): it leads nothing on the others after %v: target ≤ %v: %s; its process exited after %v\n",
+		victimID, t0.Format("15:04:05.000"), leads[victimID], n, moved.Round(time.Millisecond), targetShutdown, holds(moved <= targetShutdown), exited.Round(time.Millisecond))
 
 	return restarts(ctx, cfg, c, n, rf, victimID)
 }
