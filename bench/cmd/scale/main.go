@@ -43,6 +43,10 @@
 //     where the log started and it recovers all of it), a start once its
 //     registration is gone, and the same two times as in 4.
 //
+// With -rf 1 steps 2 and 3 are skipped (a partition whose only replica is
+// gone has no leader to move to), and step 4 restarts a broker stopped
+// with SIGTERM.
+//
 // With -profile DIR, a CPU profile of every broker is taken through its
 // pprof listener (gregor.pprof.listener) for -profile-seconds from the
 // CreateTopics request, and another from the controller kill, written to
@@ -195,9 +199,19 @@ func stopAll(c cluster.Cluster, err error) error {
 // memory runs the memory measurement on one broker.
 func memory(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	dir := filepath.Join(env.Dir, "memory")
-	b, err := cluster.NewBroker(env.Bin, dir, 1, env.ZKConnect)
+	pprofAddr, err := cluster.FreeAddr()
 	if err != nil {
 		return err
+	}
+	b, err := cluster.NewBroker(env.Bin, dir, 1, env.ZKConnect, "gregor.pprof.listener="+pprofAddr)
+	if err != nil {
+		return err
+	}
+	heap := func(when string) {
+		printHeap(ctx, pprofAddr)
+		if cfg.profileDir != "" {
+			saveHeapProfile(ctx, pprofAddr, filepath.Join(cfg.profileDir, "memory-heap-"+when+".pprof"))
+		}
 	}
 	c := cluster.Cluster{b}
 	defer func() {
@@ -227,7 +241,7 @@ func memory(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	if _, err := createTopic(ctx, c, topic, cfg.memPartitions, 1, configs...); err != nil {
 		return err
 	}
-	if _, err := waitLeaders(ctx, c, topic, cfg.memPartitions, 1, 5*time.Minute); err != nil {
+	if _, err := waitLeaders(ctx, c, topic, cfg.memPartitions, 5*time.Minute); err != nil {
 		return err
 	}
 	fmt.Printf("  created and led in %v\n", time.Since(t0).Round(time.Millisecond))
@@ -244,6 +258,7 @@ func memory(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	if err := printMemory("after the produce", b.PID()); err != nil {
 		return err
 	}
+	heap("produce")
 	peakProduce, err := procstat.PeakRSS(b.PID())
 	if err != nil {
 		return err
@@ -262,6 +277,7 @@ func memory(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	if err := printMemory("after the fetches", b.PID()); err != nil {
 		return err
 	}
+	heap("fetch")
 	m, err := procstat.MemoryOf(b.PID())
 	if err != nil {
 		return err
@@ -512,7 +528,7 @@ func pollViews(ctx context.Context, c cluster.Cluster, topic string, partitions 
 
 // waitLeaders waits until every broker of c shows a leader for each
 // partition, and returns the time that took.
-func waitLeaders(ctx context.Context, c cluster.Cluster, topic string, partitions, _ int, timeout time.Duration) (time.Duration, error) {
+func waitLeaders(ctx context.Context, c cluster.Cluster, topic string, partitions int, timeout time.Duration) (time.Duration, error) {
 	return pollViews(ctx, c, topic, partitions, timeout, "a leader for every partition of "+topic, func(_ *cluster.Broker, v view) (bool, string) {
 		led := 0
 		for _, p := range v.parts {
@@ -571,4 +587,58 @@ func profile(ctx context.Context, addr string, seconds int, path string) func() 
 		}
 	})
 	return wg.Wait
+}
+
+// printHeap prints the Go heap figures of the broker whose pprof listener
+// is addr (runtime.MemStats, from /debug/pprof/heap?debug=1): what is live,
+// and what the runtime holds without having returned it to the kernel yet,
+// which VmRSS counts too.
+func printHeap(ctx context.Context, addr string) {
+	body, err := httpGet(ctx, "http://"+addr+"/debug/pprof/heap?debug=1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap figures:", err)
+		return
+	}
+	stats := map[string]int64{}
+	for line := range strings.SplitSeq(string(body), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "# "), " = ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			stats[k] = n
+		}
+	}
+	fmt.Printf("  %-26s Go heap: HeapAlloc %6.1f MiB (live and not yet collected), HeapInuse %6.1f MiB, idle not returned to the kernel %6.1f MiB, Sys %6.1f MiB, NumGC %d\n",
+		"", float64(stats["HeapAlloc"])/mib, float64(stats["HeapInuse"])/mib,
+		float64(stats["HeapIdle"]-stats["HeapReleased"])/mib, float64(stats["Sys"])/mib, stats["NumGC"])
+}
+
+// saveHeapProfile writes the broker's heap profile to path.
+func saveHeapProfile(ctx context.Context, addr, path string) {
+	body, err := httpGet(ctx, "http://"+addr+"/debug/pprof/heap")
+	if err == nil {
+		err = os.WriteFile(path, body, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "heap profile:", err)
+	}
+}
+
+func httpGet(ctx context.Context, url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }

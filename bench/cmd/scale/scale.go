@@ -77,7 +77,7 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	if err != nil {
 		return err
 	}
-	if _, err := waitLeaders(ctx, c, scaleTopic, n, rf, 10*time.Minute); err != nil {
+	if _, err := waitLeaders(ctx, c, scaleTopic, n, 10*time.Minute); err != nil {
 		return err
 	}
 	led := time.Since(t0)
