@@ -146,7 +146,7 @@ func TestNewBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "broker.id=7\nlisteners=PLAINTEXT://" + b.Addr + "\nlog.dirs=" + filepath.Join(b.dir, "logs") +
-		"\nzookeeper.connect=127.0.0.1:1/x\na.b=c\n"
+		"\nzookeeper.connect=127.0.0.1:1/x\nreplica.fetch.backoff.ms=100\na.b=c\n"
 	if string(got) != want {
 		t.Errorf("server.properties =\n%s\nwant\n%s", got, want)
 	}
