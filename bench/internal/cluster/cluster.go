@@ -77,12 +77,10 @@ func NewBroker(bin, dir string, id int32, zkConnect string, props ...string) (*B
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := l.Addr().String()
-	l.Close()
 	lines := append([]string{
 		"broker.id=" + strconv.Itoa(int(id)),
 		"listeners=PLAINTEXT://" + addr,
@@ -398,6 +396,38 @@ func Tail(path string, n int) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	return strings.Join(lines[max(len(lines)-n, 0):], "\n")
+}
+
+// handedOut holds the addresses FreeAddr returned, so that it never
+// returns one twice: the kernel may give a port just closed to the next
+// Listen on port 0, and two brokers prepared before either starts would
+// then share it.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback host:port that was free a moment ago and
+// that it has not returned before, for a broker's listener or an extra
+// one (gregor.pprof.listener).
+func FreeAddr() (string, error) {
+	var held []net.Listener // ports seen before, kept open to get others
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		if _, seen := handedOut.LoadOrStore(addr, true); seen {
+			held = append(held, l)
+			continue
+		}
+		l.Close()
+		return addr, nil
+	}
+	return "", errors.New("no loopback port not handed out before in 100 tries")
 }
 
 // PID returns the process id of the broker's current process, 0 if it

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,4 +168,28 @@ func TestPollBrokerExit(t *testing.T) {
 		t.Errorf("Poll took %v", d)
 	}
 	_ = b.Stop()
+}
+
+// TestFreeAddrUnique takes many addresses in a row, closing nothing in
+// between as NewBroker does: none repeats, and each can be listened on.
+func TestFreeAddrUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for range 300 {
+		a, err := FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[a] {
+			t.Fatalf("FreeAddr returned %s twice", a)
+		}
+		seen[a] = true
+	}
+	for a := range seen {
+		l, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("listen on %s: %v", a, err)
+		}
+		l.Close()
+		break
+	}
 }

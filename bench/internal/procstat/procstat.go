@@ -80,3 +80,76 @@ func PeakRSS(pid int) (int64, error) {
 func ResetPeak(pid int) error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0)
 }
+
+// Memory is a process's resident memory from /proc/<pid>/status, in bytes.
+type Memory struct {
+	RSS     int64 // VmRSS: resident now
+	Peak    int64 // VmHWM: the peak resident set (see ResetPeak)
+	Anon    int64 // RssAnon: resident anonymous memory (heap, stacks)
+	File    int64 // RssFile: resident pages of mapped files (binary, indexes)
+	Threads int64 // Threads: the process's thread count
+}
+
+// MemoryOf reads pid's Memory.
+func MemoryOf(pid int) (Memory, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return Memory{}, err
+	}
+	var m Memory
+	fields := map[string]*int64{"VmRSS:": &m.RSS, "VmHWM:": &m.Peak, "RssAnon:": &m.Anon, "RssFile:": &m.File, "Threads:": &m.Threads}
+	seen := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		p, ok := fields[f[0]]
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return Memory{}, fmt.Errorf("/proc/%d/status: %q: %w", pid, line, err)
+		}
+		if len(f) == 3 && f[2] == "kB" {
+			n <<= 10
+		}
+		*p = n
+		seen++
+	}
+	if seen != len(fields) {
+		return Memory{}, fmt.Errorf("/proc/%d/status: %d of the %d fields wanted", pid, seen, len(fields))
+	}
+	return m, nil
+}
+
+// Mappings counts pid's memory mappings (lines of /proc/<pid>/maps, each
+// one counted against vm.max_map_count) and, of those, the ones of files
+// whose name ends with one of suffixes.
+func Mappings(pid int, suffixes ...string) (all, matching int, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/maps", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for line := range strings.SplitSeq(strings.TrimRight(string(b), "\n"), "\n") {
+		all++
+		for _, s := range suffixes {
+			if strings.HasSuffix(line, s) {
+				matching++
+				break
+			}
+		}
+	}
+	return all, matching, nil
+}
+
+// OpenFiles counts pid's open file descriptors (entries of /proc/<pid>/fd),
+// each counted against RLIMIT_NOFILE.
+func OpenFiles(pid int) (int, error) {
+	d, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return 0, err
+	}
+	return len(d), nil
+}

@@ -79,3 +79,60 @@ func spin(d time.Duration) {
 	for time.Now().Before(end) {
 	}
 }
+
+// TestMemoryMappingsFiles reads this process's own memory, mappings and
+// descriptors: a file mapped by hand shows up as one more mapping with
+// its name, an opened file as one more descriptor, and touched anonymous
+// memory in RssAnon.
+func TestMemoryMappingsFiles(t *testing.T) {
+	pid := os.Getpid()
+	path := t.TempDir() + "/probe.index"
+	if err := os.WriteFile(path, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fds0, err := OpenFiles(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all0, idx0, err := Mappings(pid, ".index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if fds1, err := OpenFiles(pid); err != nil || fds1 != fds0+1 {
+		t.Fatalf("open files %d after opening one, %d before (err %v)", fds1, fds0, err)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, 1<<20, syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(m)
+	all1, idx1, err := Mappings(pid, ".index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idx1 != idx0+1 || all1 <= all0 {
+		t.Fatalf("mappings %d (%d of .index files) after mapping one, %d (%d) before", all1, idx1, all0, idx0)
+	}
+
+	const size = 32 << 20
+	buf, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(buf)
+	for i := 0; i < size; i += 4096 {
+		buf[i] = 1
+	}
+	mem, err := MemoryOf(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mem.Anon < size || mem.RSS < mem.Anon || mem.Peak < mem.RSS || mem.Threads < 1 {
+		t.Fatalf("after touching %d anonymous bytes: %+v", size, mem)
+	}
+}
