@@ -161,6 +161,19 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 	codes := make(map[logstore.TopicPartition]int16, len(states))
 	var leading, stopped []logstore.TopicPartition
 	follow := map[logstore.TopicPartition]fetchTarget{}
+	// A topic's config is looked up once per request, not once per new
+	// partition: for a topic the metadata cache does not know yet, the
+	// lookup reads /config/topics/<topic> from ZooKeeper, and a request
+	// creating thousands of partitions spent a third of its time there.
+	configs := map[string]logstore.LogConfig{}
+	configOf := func(topic string) logstore.LogConfig {
+		c, ok := configs[topic]
+		if !ok {
+			c = rm.logConfig(topic)
+			configs[topic] = c
+		}
+		return c
+	}
 	var offsets []offsetsLeadershipChange
 	defer func() {
 		rm.tellOffsetsLeadership(offsets)
@@ -209,7 +222,7 @@ func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []km
 		}
 		newlyHosted := p == nil
 		if newlyHosted {
-			l, err := rm.logs.GetOrCreateLog(tp, rm.logConfig(tp.Topic))
+			l, err := rm.logs.GetOrCreateLog(tp, configOf(tp.Topic))
 			if err != nil {
 				rm.stateLog.WithFields(fields).WithError(err).Error("cannot create the log of a new replica")
 				codes[tp] = errorCode(rm.log, fmt.Errorf("server: create log of %s: %w", tp, err))

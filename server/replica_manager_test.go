@@ -206,3 +206,30 @@ func TestGetPartitionDuringBecomeLeader(t *testing.T) {
 		t.Fatalf("%d partitions", got)
 	}
 }
+
+// TestBecomeLeaderOrFollowerReadsEachTopicConfigOnce checks that one
+// LeaderAndIsr request creating many partitions looks each topic's config
+// up once: the lookup may read ZooKeeper.
+func TestBecomeLeaderOrFollowerReadsEachTopicConfigOnce(t *testing.T) {
+	h, _ := newTestReplicaHandlers(t)
+	lookups := map[string]int{}
+	h.replicas.logConfig = func(topic string) logstore.LogConfig {
+		lookups[topic]++
+		return logstore.DefaultLogConfig()
+	}
+	var states []kmsg.LeaderAndISRRequestTopicPartition
+	for _, topic := range []string{"orders", "payments"} {
+		for p := range int32(20) {
+			states = append(states, leaderAndISRState(topic, p, 1, 0, 1))
+		}
+	}
+	codes := h.replicas.becomeLeaderOrFollower(0, states, nil)
+	for tp, code := range codes {
+		if code != 0 {
+			t.Fatalf("%s: code %d", tp, code)
+		}
+	}
+	if len(codes) != 40 || lookups["orders"] != 1 || lookups["payments"] != 1 {
+		t.Fatalf("%d partitions applied, config lookups %v; want 40 and one per topic", len(codes), lookups)
+	}
+}
