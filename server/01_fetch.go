@@ -69,8 +69,10 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
@@ -346,27 +348,103 @@ func (h *handlers) fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, result
 		rt.Partitions = append(rt.Partitions, rp)
 		regions[len(regions)-1] = append(regions[len(regions)-1], res.records)
 	}
-	if h.fetchZeroCopy() {
+	var recordBytes int64
+	for i := range regions {
+		for _, r := range regions[i] {
+			recordBytes += r.Size
+		}
+	}
+	if h.fetchZeroCopy() && recordBytes > smallFetchRecordBytes {
 		return newStreamedFetchResponse(resp, regions, h.log, &h.sendfileBytes)
+	}
+	if h.fetchZeroCopy() {
+		h.smallFetchCopiedBytes.Add(recordBytes)
+	}
+	// The copying path: every region is read into one buffer (pooled when
+	// it is small), which the response's records alias until network is
+	// done with it (copiedFetchResponse.Close).
+	out := &copiedFetchResponse{FetchResponse: resp}
+	var buf []byte
+	switch {
+	case recordBytes == 0:
+	case recordBytes <= smallFetchRecordBytes:
+		out.pooled = smallFetchBufPool.Get().(*[]byte)
+		buf = (*out.pooled)[:recordBytes]
+	default:
+		buf = make([]byte, recordBytes)
 	}
 	k := 0 // the index in f.partitions, which are in response order
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			rp := &resp.Topics[i].Partitions[j]
-			b, err := regions[i][j].ReadAll()
+			r := regions[i][j]
+			b := buf[:r.Size:r.Size]
+			buf = buf[r.Size:]
+			err := readRegion(r, b)
 			k++
-			switch {
-			case err != nil:
+			if err != nil {
 				e := h.fetchStorageError(&f.partitions[k-1], err)
 				rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = e.code, e.highWatermark, e.lastStable, e.logStart
-				b = []byte{}
-			case b == nil:
+				b = b[:0]
+			}
+			if len(b) == 0 {
 				b = []byte{} // empty records, not null, as Kafka sends
 			}
 			rp.RecordBatches = b
 		}
 	}
-	return resp
+	return out
+}
+
+// smallFetchRecordBytes is the most record bytes a fetch response copies
+// even when zero-copy is on. Sending a response with sendfile takes a write
+// for the response header, and per partition with records one for its
+// fields and one sendfile: for the small responses a consumer that keeps up
+// gets (a few records each), those system calls, and the TCP segments they
+// make with TCP_NODELAY, cost far more than copying the bytes. Below this
+// size the regions are read (one pread each) and the whole frame goes out
+// in one write. Kafka always uses sendfile; this is Gregor's departure,
+// measured in docs/PERFORMANCE.md.
+const smallFetchRecordBytes = 16 << 10
+
+// smallFetchBufPool holds the record buffers of small copied responses.
+var smallFetchBufPool = sync.Pool{New: func() any { b := make([]byte, smallFetchRecordBytes); return &b }}
+
+// copiedFetchResponse is a fetch response whose records were read into
+// memory. Close (called by network once the response is written or
+// dropped) returns a pooled buffer.
+type copiedFetchResponse struct {
+	*kmsg.FetchResponse
+	pooled *[]byte
+}
+
+// Close implements io.Closer for network.
+func (c *copiedFetchResponse) Close() error {
+	if c.pooled != nil {
+		for i := range c.Topics {
+			for j := range c.Topics[i].Partitions {
+				c.Topics[i].Partitions[j].RecordBatches = nil
+			}
+		}
+		smallFetchBufPool.Put(c.pooled)
+		c.pooled = nil
+	}
+	return nil
+}
+
+// readRegion reads r into b, which is r.Size bytes long.
+func readRegion(r logstore.Region, b []byte) error {
+	if r.Size == 0 {
+		return nil
+	}
+	n, err := r.File.ReadAt(b, r.Position)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %s at %d: %w", r.File.Name(), r.Position, err)
 }
 
 // fetchZeroCopy says whether fetch responses send their records with
