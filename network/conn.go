@@ -93,7 +93,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.rw = rw
-	c.fr = frameReader{r: rw, max: int32(c.s.cfg.SocketRequestMaxBytes)}
+	c.fr = newFrameReader(rw, int32(c.s.cfg.SocketRequestMaxBytes))
 	c.log.Debug("accepted connection")
 	for {
 		req, err := c.readRequest()

@@ -1,6 +1,7 @@
 package network
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,22 @@ import (
 // (producers batch up to 1 MiB by default), and for the rest growing by
 // doubling costs one extra copy of the bytes on average.
 const eagerFrameBytes = 1 << 20
+
+// frameReadBuffer is the size of a connection's read buffer. A request or
+// response of a few hundred bytes (a produce of a few records, a fetch, a
+// follower's fetch response with nothing new) then takes one read system
+// call, length and body together, instead of one for the length and one for
+// the body; bytes of a frame that follows stay buffered for the next
+// frame. Reads of a frame's body larger than the buffer go straight into
+// the frame's own buffer once the buffered bytes are used up (bufio does
+// not copy them twice).
+const frameReadBuffer = 4 << 10
+
+// newFrameReader reads frames of at most max bytes from r, through a read
+// buffer of frameReadBuffer bytes.
+func newFrameReader(r io.Reader, max int32) frameReader {
+	return frameReader{r: bufio.NewReaderSize(r, frameReadBuffer), max: max}
+}
 
 // frameReader reads frames from one connection. Not safe for concurrent
 // use: it belongs to the connection's goroutine.
