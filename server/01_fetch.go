@@ -302,7 +302,15 @@ func firstBatchSize(r logstore.Region) (int64, error) {
 // readableBytes is how many bytes a delayed fetch could read from fp now,
 // at most its partition_max_bytes; an error means the partition would now
 // be answered with one. It only looks the region up; nothing is copied.
-func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error) {
+//
+// need is how many more bytes the fetch waits for. When it is at most one
+// (min_bytes 1, what consumers and followers send by default) and the
+// fetch offset is below the offset the fetch may read to, the answer is
+// known without looking: the read would give at least one batch (or an
+// error, if the offset fell below the log start), so it reports one byte
+// and skips the index lookup and the scan of batch headers that Log.Read
+// does, on every append, for every fetch waiting on the partition.
+func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition, need int64) (int64, error) {
 	p, err := h.fetchLeader(f, fp)
 	if err != nil {
 		return 0, err
@@ -310,7 +318,10 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error
 	l := p.Log()
 	readTo := l.HighWatermark()
 	if f.follower {
-		readTo = -1 // the log end offset
+		readTo = l.LogEndOffset()
+	}
+	if need <= 1 && fp.maxBytes > 0 && fp.fetchOffset < readTo {
+		return 1, nil
 	}
 	region, err := l.Read(fp.fetchOffset, int64(fp.maxBytes), readTo, true)
 	if err != nil {

@@ -544,3 +544,43 @@ func TestConsumeWithFranzGo(t *testing.T) {
 		t.Fatalf("consumed %v", got)
 	}
 }
+
+// TestDelayedFetchMeasuresWithoutReading: a waiting fetch with min_bytes 1
+// is completed by any readable offset without looking the bytes up (no
+// index lookup, no batch header read: no allocation), which is what every
+// append to a partition costs per fetch waiting on it; a fetch that needs
+// more bytes still measures them.
+func TestDelayedFetchMeasuresWithoutReading(t *testing.T) {
+	h := fetchTestHandlers(t)
+	for range 40 {
+		appendBatchTo(t, h, orders0, 1)
+	}
+	newOp := func(minBytes int32, offset int64) *delayedFetch {
+		req := fetchReq(12, at(orders0, offset))
+		req.MinBytes = minBytes
+		return &delayedFetch{h: h, fetch: h.newFetchRead(req)}
+	}
+
+	one := newOp(1, 35)
+	if !one.tryComplete() {
+		t.Fatal("min_bytes 1 with records readable: not complete")
+	}
+	if allocs := testing.AllocsPerRun(100, func() { one.tryComplete() }); allocs != 0 {
+		t.Fatalf("tryComplete with min_bytes 1 allocated %v times per call, want 0 (it read the log)", allocs)
+	}
+	if caughtUp := newOp(1, 40); caughtUp.tryComplete() {
+		t.Fatal("min_bytes 1 at the high watermark: complete")
+	}
+	if gone := newOp(1, 41); !gone.tryComplete() {
+		t.Fatal("min_bytes 1 past the log end: not complete (want the out-of-range answer)")
+	}
+
+	// Five 100-byte records are more than 500 bytes with their batch
+	// headers, and less than 5000.
+	if some := newOp(500, 35); !some.tryComplete() {
+		t.Fatal("min_bytes 500 with 5 batches readable: not complete")
+	}
+	if more := newOp(5000, 35); more.tryComplete() {
+		t.Fatal("min_bytes 5000 with 5 small batches readable: complete")
+	}
+}
