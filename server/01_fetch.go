@@ -166,10 +166,12 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 	var topics []string
 	byTopic := map[string][]fetchPartition{}
 	index := map[logstore.TopicPartition]int{}
+	total := 0
 	for _, rt := range req.Topics {
+		total += len(rt.Partitions)
 		if _, seen := byTopic[rt.Topic]; !seen {
 			topics = append(topics, rt.Topic)
-			byTopic[rt.Topic] = nil
+			byTopic[rt.Topic] = make([]fetchPartition, 0, len(rt.Partitions))
 		}
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{
@@ -187,6 +189,7 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 			byTopic[rt.Topic] = append(byTopic[rt.Topic], fp)
 		}
 	}
+	f.partitions = make([]fetchPartition, 0, total)
 	for _, t := range topics {
 		f.partitions = append(f.partitions, byTopic[t]...)
 	}
@@ -336,28 +339,43 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition, need int64) (
 func (h *handlers) fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchPartitionResult) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0 // sessionless
-	var regions [][]logstore.Region
+	// f.partitions are grouped by topic: size every slice once (a fetch
+	// response is built for every wake-up of a consumer that keeps up, so
+	// its garbage sets how often the collector runs).
+	topics := 0
 	for i := range f.partitions {
-		fp, res := &f.partitions[i], &results[i]
-		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != fp.tp.Topic {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic = fp.tp.Topic
-			resp.Topics = append(resp.Topics, rt)
-			regions = append(regions, nil)
+		if i == 0 || f.partitions[i].tp.Topic != f.partitions[i-1].tp.Topic {
+			topics++
 		}
-		rt := &resp.Topics[len(resp.Topics)-1]
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition = fp.tp.Partition
-		rp.ErrorCode = res.code
-		rp.HighWatermark = res.highWatermark
-		rp.LastStableOffset = res.lastStable
-		rp.LogStartOffset = res.logStart
-		if f.isolation == isolationReadCommitted {
-			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, topics)
+	regions := make([][]logstore.Region, 0, topics)
+	for i := 0; i < len(f.partitions); {
+		end := i + 1
+		for end < len(f.partitions) && f.partitions[end].tp.Topic == f.partitions[i].tp.Topic {
+			end++
 		}
-		rp.PreferredReadReplica = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		regions[len(regions)-1] = append(regions[len(regions)-1], res.records)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = f.partitions[i].tp.Topic
+		rt.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, end-i)
+		topicRegions := make([]logstore.Region, 0, end-i)
+		for ; i < end; i++ {
+			fp, res := &f.partitions[i], &results[i]
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = fp.tp.Partition
+			rp.ErrorCode = res.code
+			rp.HighWatermark = res.highWatermark
+			rp.LastStableOffset = res.lastStable
+			rp.LogStartOffset = res.logStart
+			if f.isolation == isolationReadCommitted {
+				rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			rp.PreferredReadReplica = -1
+			rt.Partitions = append(rt.Partitions, rp)
+			topicRegions = append(topicRegions, res.records)
+		}
+		resp.Topics = append(resp.Topics, rt)
+		regions = append(regions, topicRegions)
 	}
 	var recordBytes int64
 	for i := range regions {
