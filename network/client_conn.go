@@ -62,7 +62,7 @@ func (c *Client) startConn(nc net.Conn) *clientConn {
 	cc := &clientConn{
 		cl:   c,
 		nc:   nc,
-		fr:   frameReader{r: nc, max: maxSize},
+		fr:   newFrameReader(nc, maxSize),
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}

@@ -93,7 +93,7 @@ func (c *conn) serve() {
 		return
 	}
 	c.rw = rw
-	c.fr = frameReader{r: rw, max: int32(c.s.cfg.SocketRequestMaxBytes)}
+	c.fr = newFrameReader(rw, int32(c.s.cfg.SocketRequestMaxBytes))
 	c.log.Debug("accepted connection")
 	for {
 		req, err := c.readRequest()
@@ -153,12 +153,14 @@ func (c *conn) readRequest() (*Request, error) {
 	c.lastActive.Store(now.UnixNano())
 	h, n, err := parseRequestHeader(body, c.lastClientID)
 	if err != nil {
+		h.TaggedFields = nil // it aliases the frame; only the fields logged are kept
+		releaseFrame(body)
 		return nil, &headerError{h: h, err: err}
 	}
 	if h.ClientID != nil {
-		c.lastClientID = h.ClientID
+		c.lastClientID = h.ClientID // a copy, not the frame's bytes
 	}
-	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now}, nil
+	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now, frame: body}, nil
 }
 
 // startReading arms the idle deadline and marks the connection as reading,

@@ -69,8 +69,10 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
@@ -134,6 +136,9 @@ func (h *handlers) handleFetch(_ context.Context, r *request, respond func(kmsg.
 		return nil
 	}
 	f := h.newFetchRead(req)
+	// f holds copies of all a fetch reads later; of req, only the version
+	// is used again (ResponseKind). The frame can serve another request.
+	r.releaseFrame()
 	answer := func(results []fetchPartitionResult) { respond(h.fetchResponseFor(req, f, results)) }
 
 	results, readBytes, failed := h.readFetch(f)
@@ -164,10 +169,12 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 	var topics []string
 	byTopic := map[string][]fetchPartition{}
 	index := map[logstore.TopicPartition]int{}
+	total := 0
 	for _, rt := range req.Topics {
+		total += len(rt.Partitions)
 		if _, seen := byTopic[rt.Topic]; !seen {
 			topics = append(topics, rt.Topic)
-			byTopic[rt.Topic] = nil
+			byTopic[rt.Topic] = make([]fetchPartition, 0, len(rt.Partitions))
 		}
 		for _, rp := range rt.Partitions {
 			fp := fetchPartition{
@@ -185,6 +192,7 @@ func (h *handlers) newFetchRead(req *kmsg.FetchRequest) *fetchRead {
 			byTopic[rt.Topic] = append(byTopic[rt.Topic], fp)
 		}
 	}
+	f.partitions = make([]fetchPartition, 0, total)
 	for _, t := range topics {
 		f.partitions = append(f.partitions, byTopic[t]...)
 	}
@@ -300,7 +308,15 @@ func firstBatchSize(r logstore.Region) (int64, error) {
 // readableBytes is how many bytes a delayed fetch could read from fp now,
 // at most its partition_max_bytes; an error means the partition would now
 // be answered with one. It only looks the region up; nothing is copied.
-func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error) {
+//
+// need is how many more bytes the fetch waits for. When it is at most one
+// (min_bytes 1, what consumers and followers send by default) and the
+// fetch offset is below the offset the fetch may read to, the answer is
+// known without looking: the read would give at least one batch (or an
+// error, if the offset fell below the log start), so it reports one byte
+// and skips the index lookup and the scan of batch headers that Log.Read
+// does, on every append, for every fetch waiting on the partition.
+func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition, need int64) (int64, error) {
 	p, err := h.fetchLeader(f, fp)
 	if err != nil {
 		return 0, err
@@ -308,7 +324,10 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error
 	l := p.Log()
 	readTo := l.HighWatermark()
 	if f.follower {
-		readTo = -1 // the log end offset
+		readTo = l.LogEndOffset()
+	}
+	if need <= 1 && fp.maxBytes > 0 && fp.fetchOffset < readTo {
+		return 1, nil
 	}
 	region, err := l.Read(fp.fetchOffset, int64(fp.maxBytes), readTo, true)
 	if err != nil {
@@ -323,50 +342,141 @@ func (h *handlers) readableBytes(f *fetchRead, fp *fetchPartition) (int64, error
 func (h *handlers) fetchResponseFor(req *kmsg.FetchRequest, f *fetchRead, results []fetchPartitionResult) kmsg.Response {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	resp.SessionID = 0 // sessionless
-	var regions [][]logstore.Region
+	// f.partitions are grouped by topic: size every slice once (a fetch
+	// response is built for every wake-up of a consumer that keeps up, so
+	// its garbage sets how often the collector runs).
+	topics := 0
 	for i := range f.partitions {
-		fp, res := &f.partitions[i], &results[i]
-		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != fp.tp.Topic {
-			rt := kmsg.NewFetchResponseTopic()
-			rt.Topic = fp.tp.Topic
-			resp.Topics = append(resp.Topics, rt)
-			regions = append(regions, nil)
+		if i == 0 || f.partitions[i].tp.Topic != f.partitions[i-1].tp.Topic {
+			topics++
 		}
-		rt := &resp.Topics[len(resp.Topics)-1]
-		rp := kmsg.NewFetchResponseTopicPartition()
-		rp.Partition = fp.tp.Partition
-		rp.ErrorCode = res.code
-		rp.HighWatermark = res.highWatermark
-		rp.LastStableOffset = res.lastStable
-		rp.LogStartOffset = res.logStart
-		if f.isolation == isolationReadCommitted {
-			rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	}
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, topics)
+	regions := make([][]logstore.Region, 0, topics)
+	for i := 0; i < len(f.partitions); {
+		end := i + 1
+		for end < len(f.partitions) && f.partitions[end].tp.Topic == f.partitions[i].tp.Topic {
+			end++
 		}
-		rp.PreferredReadReplica = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		regions[len(regions)-1] = append(regions[len(regions)-1], res.records)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = f.partitions[i].tp.Topic
+		rt.Partitions = make([]kmsg.FetchResponseTopicPartition, 0, end-i)
+		topicRegions := make([]logstore.Region, 0, end-i)
+		for ; i < end; i++ {
+			fp, res := &f.partitions[i], &results[i]
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = fp.tp.Partition
+			rp.ErrorCode = res.code
+			rp.HighWatermark = res.highWatermark
+			rp.LastStableOffset = res.lastStable
+			rp.LogStartOffset = res.logStart
+			if f.isolation == isolationReadCommitted {
+				rp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			}
+			rp.PreferredReadReplica = -1
+			rt.Partitions = append(rt.Partitions, rp)
+			topicRegions = append(topicRegions, res.records)
+		}
+		resp.Topics = append(resp.Topics, rt)
+		regions = append(regions, topicRegions)
+	}
+	var recordBytes int64
+	for i := range regions {
+		for _, r := range regions[i] {
+			recordBytes += r.Size
+		}
+	}
+	if h.fetchZeroCopy() && recordBytes > smallFetchRecordBytes {
+		return newStreamedFetchResponse(resp, regions, h.log, &h.sendfileBytes)
 	}
 	if h.fetchZeroCopy() {
-		return newStreamedFetchResponse(resp, regions, h.log, &h.sendfileBytes)
+		h.smallFetchCopiedBytes.Add(recordBytes)
+	}
+	// The copying path: every region is read into one buffer (pooled when
+	// it is small), which the response's records alias until network is
+	// done with it (copiedFetchResponse.Close).
+	out := &copiedFetchResponse{FetchResponse: resp}
+	var buf []byte
+	switch {
+	case recordBytes == 0:
+	case recordBytes <= smallFetchRecordBytes:
+		out.pooled = smallFetchBufPool.Get().(*[]byte)
+		buf = (*out.pooled)[:recordBytes]
+	default:
+		buf = make([]byte, recordBytes)
 	}
 	k := 0 // the index in f.partitions, which are in response order
 	for i := range resp.Topics {
 		for j := range resp.Topics[i].Partitions {
 			rp := &resp.Topics[i].Partitions[j]
-			b, err := regions[i][j].ReadAll()
+			r := regions[i][j]
+			b := buf[:r.Size:r.Size]
+			buf = buf[r.Size:]
+			err := readRegion(r, b)
 			k++
-			switch {
-			case err != nil:
+			if err != nil {
 				e := h.fetchStorageError(&f.partitions[k-1], err)
 				rp.ErrorCode, rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = e.code, e.highWatermark, e.lastStable, e.logStart
-				b = []byte{}
-			case b == nil:
+				b = b[:0]
+			}
+			if len(b) == 0 {
 				b = []byte{} // empty records, not null, as Kafka sends
 			}
 			rp.RecordBatches = b
 		}
 	}
-	return resp
+	return out
+}
+
+// smallFetchRecordBytes is the most record bytes a fetch response copies
+// even when zero-copy is on. Sending a response with sendfile takes a write
+// for the response header, and per partition with records one for its
+// fields and one sendfile: for the small responses a consumer that keeps up
+// gets (a few records each), those system calls, and the TCP segments they
+// make with TCP_NODELAY, cost far more than copying the bytes. Below this
+// size the regions are read (one pread each) and the whole frame goes out
+// in one write. Kafka always uses sendfile; this is Gregor's departure,
+// measured in docs/PERFORMANCE.md.
+const smallFetchRecordBytes = 16 << 10
+
+// smallFetchBufPool holds the record buffers of small copied responses.
+var smallFetchBufPool = sync.Pool{New: func() any { b := make([]byte, smallFetchRecordBytes); return &b }}
+
+// copiedFetchResponse is a fetch response whose records were read into
+// memory. Close (called by network once the response is written or
+// dropped) returns a pooled buffer.
+type copiedFetchResponse struct {
+	*kmsg.FetchResponse
+	pooled *[]byte
+}
+
+// Close implements io.Closer for network.
+func (c *copiedFetchResponse) Close() error {
+	if c.pooled != nil {
+		for i := range c.Topics {
+			for j := range c.Topics[i].Partitions {
+				c.Topics[i].Partitions[j].RecordBatches = nil
+			}
+		}
+		smallFetchBufPool.Put(c.pooled)
+		c.pooled = nil
+	}
+	return nil
+}
+
+// readRegion reads r into b, which is r.Size bytes long.
+func readRegion(r logstore.Region, b []byte) error {
+	if r.Size == 0 {
+		return nil
+	}
+	n, err := r.File.ReadAt(b, r.Position)
+	if n == len(b) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return fmt.Errorf("read %s at %d: %w", r.File.Name(), r.Position, err)
 }
 
 // fetchZeroCopy says whether fetch responses send their records with

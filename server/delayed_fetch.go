@@ -34,7 +34,7 @@ func (d *delayedFetch) tryComplete() bool {
 	var accumulated int64
 	for i := range d.fetch.partitions {
 		fp := &d.fetch.partitions[i]
-		n, err := d.h.readableBytes(d.fetch, fp)
+		n, err := d.h.readableBytes(d.fetch, fp, int64(d.fetch.minBytes)-accumulated)
 		if err != nil {
 			return true
 		}

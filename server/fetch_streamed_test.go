@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
+	"github.com/gregor-broker/gregor/network"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -316,5 +318,66 @@ func TestStreamedFetchWriteDeadline(t *testing.T) {
 	n, err := s.WriteBody(server)
 	if !errors.Is(err, os.ErrDeadlineExceeded) || n >= s.BodySize() {
 		t.Fatalf("wrote %d of %d, error %v; want a deadline error", n, s.BodySize(), err)
+	}
+}
+
+// TestSmallFetchResponsesAreCopied checks the cut-over between the two
+// ways of sending records with zero-copy on: a response with at most
+// smallFetchRecordBytes of records is read into a pooled buffer and sent
+// as one frame; a larger one is streamed with sendfile. Both carry the
+// same bytes, and closing the copied one returns its buffer.
+func TestSmallFetchResponsesAreCopied(t *testing.T) {
+	h := fetchTestHandlers(t)
+	// One 100-record batch of 100-byte values: well under 16 KiB.
+	appendBatchTo(t, h, orders0, 100)
+	small := respondRaw(t, h, fetchReq(12, at(orders0, 0)))
+	cp, ok := small.(*copiedFetchResponse)
+	if !ok {
+		t.Fatalf("small response is a %T, want *copiedFetchResponse", small)
+	}
+	smallRecords := cp.Topics[0].Partitions[0].RecordBatches
+	if n := int64(len(smallRecords)); n == 0 || n > smallFetchRecordBytes || h.smallFetchCopiedBytes.Load() != n {
+		t.Fatalf("copied %d record bytes, counter %d", n, h.smallFetchCopiedBytes.Load())
+	}
+	if bases, partial := batchBases(t, smallRecords); len(bases) != 1 || partial != 0 {
+		t.Fatalf("small response: batches %v, %d trailing bytes", bases, partial)
+	}
+	_ = cp.Close()
+	if cp.Topics[0].Partitions[0].RecordBatches != nil || cp.pooled != nil {
+		t.Fatal("Close kept the pooled buffer in the response")
+	}
+
+	// Two more batches take the partition past the cut-over.
+	appendBatchTo(t, h, orders0, 100)
+	appendBatchTo(t, h, orders0, 100)
+	large := respondRaw(t, h, fetchReq(12, at(orders0, 0)))
+	if _, ok := large.(*streamedFetchResponse); !ok {
+		t.Fatalf("large response is a %T, want *streamedFetchResponse", large)
+	}
+	closeIf(large)
+}
+
+// respondRaw calls the handler and returns the response it gave, not
+// re-decoded (callOnListener decodes).
+func respondRaw(t *testing.T, h *handlers, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	nr := &network.Request{
+		Header: network.RequestHeader{APIKey: req.Key(), APIVersion: req.GetVersion(), CorrelationID: 7},
+		Body:   req.AppendTo(nil),
+		Conn:   network.ConnInfo{ListenerName: "PLAINTEXT"},
+	}
+	var got kmsg.Response
+	if err := h.Handle(context.Background(), nr, func(r kmsg.Response) { got = r }); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil {
+		t.Fatal("no response")
+	}
+	return got
+}
+
+func closeIf(r kmsg.Response) {
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
 	}
 }

@@ -42,6 +42,9 @@ type handlers struct {
 	// sendfileBytes counts the record bytes fetch responses sent with
 	// sendfile (fetch_streamed.go).
 	sendfileBytes atomic.Int64
+	// smallFetchCopiedBytes counts the record bytes that zero-copy fetch
+	// responses copied instead, being small (smallFetchRecordBytes).
+	smallFetchCopiedBytes atomic.Int64
 	// admin is where CreateTopics, CreatePartitions and DeleteTopics wait
 	// for the controller to act (admin_purgatory.go); UpdateMetadata wakes
 	// them through onTopicsUpdated.

@@ -313,13 +313,30 @@ func (f *replicaFetcher) run(ctx context.Context) {
 				f.handleOutOfRange(ctx, tp, outOfRange[tp])
 			}
 		default:
-			err = f.fetch(ctx, fetching)
+			err = f.fetch(ctx, fetching, fetchMaxWait(f.cfg.maxWait, time.Now(), next))
 		}
 		if err != nil && ctx.Err() == nil {
 			f.log.WithError(err).Debug("replica fetch failed; backing off")
 			f.idle(ctx, time.Now().Add(f.cfg.backoff))
 		}
 	}
+}
+
+// fetchMaxWait is how long a fetch may wait at the leader for data
+// (replica.fetch.wait.max.ms), cut short so that it returns by next, when
+// the first partition left out of it for its backoff is due again; next is
+// zero when none is. Without the cut, a partition whose backoff ended
+// (after the leader answered UNKNOWN_TOPIC_OR_PARTITION for a topic created
+// a moment earlier, typically) waited for the long poll of the others, up
+// to the whole 500 ms, and an acks=all produce to it with them. Kafka's
+// fetcher thread has the same wait; this is Gregor's departure.
+func fetchMaxWait(maxWait time.Duration, now, next time.Time) time.Duration {
+	if next.IsZero() {
+		return maxWait
+	}
+	// Rounded up to the millisecond the request carries.
+	untilNext := (next.Sub(now) + time.Millisecond - 1).Truncate(time.Millisecond)
+	return max(0, min(maxWait, untilNext))
 }
 
 // idle waits until next (zero: until woken), a new partition, or the end.
@@ -450,11 +467,11 @@ func (f *replicaFetcher) applyEpochEndOffset(tp logstore.TopicPartition, st *fet
 }
 
 // fetch sends one Fetch for the partitions and appends what comes back.
-func (f *replicaFetcher) fetch(ctx context.Context, parts map[logstore.TopicPartition]fetchState) error {
+func (f *replicaFetcher) fetch(ctx context.Context, parts map[logstore.TopicPartition]fetchState, maxWait time.Duration) error {
 	req := kmsg.NewPtrFetchRequest()
 	req.Version = 11
 	req.ReplicaID = f.cfg.brokerID
-	req.MaxWaitMillis = int32(f.cfg.maxWait.Milliseconds())
+	req.MaxWaitMillis = int32(maxWait.Milliseconds())
 	req.MinBytes = f.cfg.minBytes
 	req.MaxBytes = f.cfg.responseBytes
 	req.SessionEpoch = -1 // sessionless

@@ -571,3 +571,26 @@ func TestFollowerOutsideTheISRDoesNotHoldTheHighWatermark(t *testing.T) {
 		t.Fatalf("high watermark %d, want the log end 5: a follower outside the ISR held it", p.HighWatermark())
 	}
 }
+
+// TestFetchMaxWait: a follower's fetch waits at most
+// replica.fetch.wait.max.ms at the leader, and no longer than until the
+// first partition left out for its backoff is due again, so that the
+// partition does not sit out the others' long poll.
+func TestFetchMaxWait(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		name string
+		next time.Time
+		want time.Duration
+	}{
+		{"no partition backing off", time.Time{}, 500 * time.Millisecond},
+		{"backoff ends in 100 ms", now.Add(100 * time.Millisecond), 100 * time.Millisecond},
+		{"backoff ends in 99.2 ms: rounded up", now.Add(99200 * time.Microsecond), 100 * time.Millisecond},
+		{"backoff ends after the wait", now.Add(2 * time.Second), 500 * time.Millisecond},
+		{"backoff already over", now.Add(-time.Millisecond), 0},
+	} {
+		if got := fetchMaxWait(500*time.Millisecond, now, tc.next); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
