@@ -3,7 +3,6 @@ package network
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"testing"
 )
@@ -129,45 +128,5 @@ func TestFrameClasses(t *testing.T) {
 	releaseFrame(make([]byte, 10, 2*eagerFrameBytes)) // too large: dropped
 	if b := getFrame(2000); cap(b) != 2048 {
 		t.Fatalf("getFrame(2000) after odd releases: cap %d", cap(b))
-	}
-}
-
-// repeatReader serves the same bytes forever.
-type repeatReader struct {
-	b   []byte
-	off int
-}
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m := copy(p[n:], r.b[r.off:])
-		n += m
-		r.off = (r.off + m) % len(r.b)
-	}
-	return n, nil
-}
-
-// BenchmarkReadFrame reads request frames from memory, handing each
-// buffer back (as the produce and fetch handlers do) or not (as the other
-// handlers do): the cost of a frame buffer, without the socket.
-func BenchmarkReadFrame(b *testing.B) {
-	for _, size := range []int{200, 1 << 20} {
-		for _, release := range []bool{true, false} {
-			b.Run(fmt.Sprintf("size=%d/release=%v", size, release), func(b *testing.B) {
-				fr := newFrameReader(&repeatReader{b: frameOf(make([]byte, size))}, 1<<30)
-				b.SetBytes(int64(size))
-				b.ReportAllocs()
-				for b.Loop() {
-					buf, err := fr.next()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if release {
-						releaseFrame(buf)
-					}
-				}
-			})
-		}
 	}
 }
