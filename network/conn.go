@@ -153,14 +153,12 @@ func (c *conn) readRequest() (*Request, error) {
 	c.lastActive.Store(now.UnixNano())
 	h, n, err := parseRequestHeader(body, c.lastClientID)
 	if err != nil {
-		h.TaggedFields = nil // it aliases the frame; only the fields logged are kept
-		releaseFrame(body)
 		return nil, &headerError{h: h, err: err}
 	}
 	if h.ClientID != nil {
-		c.lastClientID = h.ClientID // a copy, not the frame's bytes
+		c.lastClientID = h.ClientID
 	}
-	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now, frame: body}, nil
+	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now}, nil
 }
 
 // startReading arms the idle deadline and marks the connection as reading,

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/bits"
 	"slices"
-	"sync"
 )
 
 // A frame is a 4-byte big-endian length followed by that many bytes: a
@@ -71,18 +69,10 @@ func (fr *frameReader) readSize() (int32, error) {
 }
 
 // readBody reads the size bytes of a frame whose prefix readSize returned,
-// into a buffer that the caller owns. A frame of at most eagerFrameBytes
-// gets a buffer from framePool, which the caller may hand back with
-// releaseFrame once nothing refers to it any more; the others get a new
-// one.
+// into a new buffer that the caller owns.
 func (fr *frameReader) readBody(size int32) ([]byte, error) {
 	n := int(size)
-	var buf []byte
-	if n <= eagerFrameBytes {
-		buf = getFrame(n)
-	} else {
-		buf = make([]byte, eagerFrameBytes)
-	}
+	buf := make([]byte, min(n, eagerFrameBytes))
 	got, err := io.ReadFull(fr.r, buf)
 	for err == nil && got < n {
 		buf = slices.Grow(buf, min(n, 2*len(buf))-len(buf))
@@ -92,65 +82,12 @@ func (fr *frameReader) readBody(size int32) ([]byte, error) {
 		got += m
 	}
 	if err != nil {
-		releaseFrame(buf)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("%w: %d of %d bytes: %w", ErrTruncatedFrame, got, n, err)
 	}
 	return buf, nil
-}
-
-// Frame buffers are pooled by size class: powers of two from 512 bytes to
-// eagerFrameBytes. A request's buffer is not zeroed (the frame's bytes
-// overwrite all of it that is used) and is reused only once the handler
-// released it (Request.Release): decoded kmsg requests alias the frame
-// (a produce's record batches are slices of it), so network cannot know
-// on its own when the bytes are no longer needed.
-const (
-	minFrameClassShift = 9 // 512 bytes
-	frameClasses       = 12
-)
-
-var framePools [frameClasses]sync.Pool
-
-// frameClass is the index of the smallest class that holds n bytes, n at
-// most eagerFrameBytes.
-func frameClass(n int) int {
-	if n <= 1<<minFrameClassShift {
-		return 0
-	}
-	return bits.Len(uint(n-1)) - minFrameClassShift
-}
-
-// getFrame returns a buffer of n bytes, n at most eagerFrameBytes, with a
-// capacity of its class's size.
-func getFrame(n int) []byte {
-	c := frameClass(n)
-	if b, ok := framePools[c].Get().(*[]byte); ok {
-		return (*b)[:n]
-	}
-	return make([]byte, n, 1<<(c+minFrameClassShift))
-}
-
-// releaseFrame hands buf (from getFrame) back for reuse. Buffers of other
-// capacities (a frame larger than eagerFrameBytes) are left to the
-// collector.
-func releaseFrame(buf []byte) {
-	c := cap(buf)
-	if c < 1<<minFrameClassShift || c > eagerFrameBytes || c&(c-1) != 0 {
-		return
-	}
-	if raceEnabled {
-		// Make a premature release visible: whatever still reads the
-		// frame sees garbage, not the bytes it expects.
-		full := buf[:c]
-		for i := range full {
-			full[i] = 0xdb
-		}
-	}
-	buf = buf[:0]
-	framePools[frameClass(c)].Put(&buf)
 }
 
 // next reads one whole frame.

@@ -51,8 +51,7 @@ func (f HandlerFunc) Handle(ctx context.Context, req *Request, respond func(kmsg
 }
 
 // Request is one request read from a connection. The handler owns it and
-// everything it points to: network reuses the frame buffer behind Body
-// (and Header.TaggedFields) only after the handler calls Release.
+// everything it points to: network never reuses Body.
 type Request struct {
 	Header RequestHeader
 	// Body is the frame after the header, not decoded: the server decodes
@@ -66,28 +65,6 @@ type Request struct {
 	// ReceivedAt is when the last byte of the frame was read (Kafka's
 	// request start time).
 	ReceivedAt time.Time
-
-	// frame is the pooled buffer Body and Header.TaggedFields are slices
-	// of; nil once released, or for a request not read by network.
-	frame []byte
-}
-
-// Release hands the request's frame buffer back to network, to be reused
-// for a later frame of any connection. Call it once nothing will read
-// Body again: the decoded request aliases it (kmsg copies strings but not
-// byte fields, so a produce's record batches, a group member's metadata
-// and any unknown tagged fields are slices of the frame), and so does
-// Header.TaggedFields; neither may be read after Release, by the handler
-// or by an operation parked on the request's behalf. Calling it is
-// optional (the buffer is otherwise left to the garbage collector) and a
-// second call does nothing. It must not be called concurrently with
-// itself or with reads of Body.
-func (r *Request) Release() {
-	if r.frame == nil {
-		return
-	}
-	releaseFrame(r.frame)
-	r.frame, r.Body, r.Header.TaggedFields = nil, nil, nil
 }
 
 // ConnInfo describes a connection. It does not change after the

@@ -116,17 +116,7 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 		if res.code != 0 {
 			failed++
 		}
-		res.records = nil
 	}
-	// The appends are done and the records, slices of the request's
-	// frame, are not read again (the response and a delayed produce use
-	// only the results): the frame can serve another request.
-	for i := range req.Topics {
-		for j := range req.Topics[i].Partitions {
-			req.Topics[i].Partitions[j].Records = nil
-		}
-	}
-	r.releaseFrame()
 	if h.log.Logger.IsLevelEnabled(debugLevel) {
 		h.log.WithFields(requestFields(r)).WithFields(logrus.Fields{
 			"acks":              req.Acks,

@@ -136,9 +136,6 @@ func (h *handlers) handleFetch(_ context.Context, r *request, respond func(kmsg.
 		return nil
 	}
 	f := h.newFetchRead(req)
-	// f holds copies of all a fetch reads later; of req, only the version
-	// is used again (ResponseKind). The frame can serve another request.
-	r.releaseFrame()
 	answer := func(results []fetchPartitionResult) { respond(h.fetchResponseFor(req, f, results)) }
 
 	results, readBytes, failed := h.readFetch(f)

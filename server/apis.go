@@ -18,21 +18,6 @@ type request struct {
 	body       kmsg.Request
 	conn       network.ConnInfo
 	receivedAt time.Time
-	// raw is the request as network read it, for releaseFrame; nil in
-	// tests that build a request by hand.
-	raw *network.Request
-}
-
-// releaseFrame hands the frame the request was decoded from back to
-// network (network.Request.Release). The decoded body aliases the frame
-// (its byte fields, such as a produce's record batches, are slices of
-// it), so call it only once nothing reads those again: the produce
-// handler after its appends, the fetch handler once it has copied what it
-// needs. Handlers that do not call it leave the frame to the collector.
-func (r *request) releaseFrame() {
-	if r.raw != nil {
-		r.raw.Release()
-	}
 }
 
 // clientID is the request's client id, "" when null.
@@ -131,7 +116,7 @@ func (h *handlers) Handle(ctx context.Context, nr *network.Request, respond func
 	if err := body.ReadFrom(nr.Body); err != nil {
 		return fmt.Errorf("server: decode %s v%d: %w", kmsg.Key(key).Name(), version, err)
 	}
-	r := &request{header: nr.Header, body: body, conn: nr.Conn, receivedAt: nr.ReceivedAt, raw: nr}
+	r := &request{header: nr.Header, body: body, conn: nr.Conn, receivedAt: nr.ReceivedAt}
 	if h.log.Logger.IsLevelEnabled(debugLevel) {
 		h.log.WithFields(requestFields(r)).Debug("handling request")
 	}

@@ -1,16 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -157,101 +153,6 @@ func TestIdempotentProduceWithFranzGo(t *testing.T) {
 		c, ok := got[string(r.Value)]
 		if !ok || string(c.Key) != string(r.Key) || c.Partition != r.Partition || c.Offset != r.Offset {
 			t.Fatalf("record %s: produced at %d/%d, consumed %+v", r.Value, r.Partition, r.Offset, c)
-		}
-	}
-}
-
-// TestProduceWithPooledFrames: request frames are pooled, and the produce
-// and fetch handlers hand theirs back (request.releaseFrame) while other
-// connections' requests are read into the same buffers. Four producers
-// with linger 0 (many small requests, so buffers change hands often), two
-// with acks=1 and two with acks=all, write distinct records of mixed sizes
-// to one broker while a consumer reads along; then every record must be
-// in the log, in each producer's order, byte for byte. A frame handed back
-// before its records were written would show as a corrupt batch or a
-// wrong value.
-func TestProduceWithPooledFrames(t *testing.T) {
-	cfg := testBrokerConfig(t, 1, zktest.Shared(t).Chroot(t))
-	b := runBroker(t, cfg)
-	seed := b.Addrs()[0].String()
-	const topic, producers, perProducer = "pooled", 4, 1500
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seed))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	createTopicAndWait(t, admin, topic, producers)
-
-	value := func(prod, i int) []byte {
-		v := make([]byte, 8+(i*7919+prod*131)%2000)
-		binary.BigEndian.PutUint32(v, uint32(prod))
-		binary.BigEndian.PutUint32(v[4:], uint32(i))
-		for j := 8; j < len(v); j++ {
-			v[j] = byte(prod*31 + i + j)
-		}
-		return v
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	consumed := make(chan map[int]int, 1)
-	go func() {
-		next := map[int]int{}
-		total := 0
-		for total < producers*perProducer && ctx.Err() == nil {
-			fs := consumer.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				prod, i := int(binary.BigEndian.Uint32(r.Value)), int(binary.BigEndian.Uint32(r.Value[4:]))
-				if prod != int(r.Partition) || i != next[prod] || !bytes.Equal(r.Value, value(prod, i)) {
-					t.Errorf("partition %d offset %d: producer %d record %d (%d bytes), want record %d", r.Partition, r.Offset, prod, i, len(r.Value), next[prod])
-					cancel()
-					return
-				}
-				next[prod]++
-				total++
-			})
-		}
-		consumed <- next
-	}()
-
-	var wg sync.WaitGroup
-	for prod := range producers {
-		acks := kgo.LeaderAck()
-		if prod%2 == 1 {
-			acks = kgo.AllISRAcks()
-		}
-		cl, err := kgo.NewClient(kgo.SeedBrokers(seed), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(acks),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range perProducer {
-				cl.Produce(ctx, &kgo.Record{Partition: int32(prod), Value: value(prod, i)}, func(_ *kgo.Record, err error) {
-					if err != nil && ctx.Err() == nil {
-						t.Errorf("producer %d record %d: %v", prod, i, err)
-					}
-				})
-			}
-			if err := cl.Flush(ctx); err != nil {
-				t.Errorf("producer %d: %v", prod, err)
-			}
-		}()
-	}
-	wg.Wait()
-	next := <-consumed
-	for prod := range producers {
-		if next[prod] != perProducer {
-			t.Fatalf("consumed %v records per producer, want %d each", next, perProducer)
 		}
 	}
 }
