@@ -33,11 +33,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gregor-broker/gregor/bench/internal/cluster"
@@ -78,14 +76,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "groups: -members and -committers must be positive, -partitions at least -members, the rest not negative")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "groups:", err)
-		os.Exit(1)
-	}
+	cluster.Main("groups", cfg.timeout, func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {

@@ -43,11 +43,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/gregor-broker/gregor/bench/internal/cluster"
@@ -89,14 +87,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "replication: -size, -partitions, -max-buffered and -zk-session-timeout must be positive, -records and -trials not negative")
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintln(os.Stderr, "replication:", err)
-		os.Exit(1)
-	}
+	cluster.Main("replication", cfg.timeout, func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
 func run(ctx context.Context, cfg config) (err error) {

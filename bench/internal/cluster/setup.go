@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
 )
@@ -53,5 +56,20 @@ func (e *Env) Close() {
 	}
 	if !e.keep {
 		os.RemoveAll(e.Dir)
+	}
+}
+
+// Main runs a benchmark command's body: ctx ends at SIGINT or SIGTERM or
+// after timeout, whichever comes first, and an error is printed as
+// "name: error" with exit status 1.
+func Main(name string, timeout time.Duration, run func(ctx context.Context) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	err := run(ctx)
+	cancel()
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
+		os.Exit(1)
 	}
 }
