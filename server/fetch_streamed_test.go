@@ -81,27 +81,35 @@ func buildFetchPair(version int16, throttle int32, code int16, session int32, sh
 	return skeleton, regions, want
 }
 
-// viaTCP writes the body to one end of a loopback TCP connection (the
-// sendfile path) and returns what the other end read.
-func viaTCP(t *testing.T, s *streamedFetchResponse) ([]byte, int64, error) {
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends. The server end has a 4 KiB send buffer, so that sendfile meets
+// EAGAIN and waits for the reader, the path a large response takes.
+func tcpPair(t *testing.T) (server, client net.Conn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
+	client, err = net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
-	server, err := ln.Accept()
+	t.Cleanup(func() { client.Close() })
+	server, err = ln.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A small send buffer makes sendfile meet EAGAIN and wait for the
-	// reader, the path a large response takes.
+	t.Cleanup(func() { server.Close() })
 	_ = server.(*net.TCPConn).SetWriteBuffer(4096)
+	return server, client
+}
+
+// viaTCP writes the body to one end of a loopback TCP connection (the
+// sendfile path) and returns what the other end read.
+func viaTCP(t *testing.T, s *streamedFetchResponse) ([]byte, int64, error) {
+	t.Helper()
+	server, client := tcpPair(t)
 	type result struct {
 		n   int64
 		err error
@@ -297,22 +305,7 @@ func TestStreamedFetchWriteDeadline(t *testing.T) {
 	f, data := segmentFile(t, 8<<20, 5)
 	skeleton, regions, _ := buildFetchPair(12, 0, 0, 0, []fetchShape{{topic: "a", size: int64(len(data))}}, f, data)
 	s := newStreamedFetchResponse(skeleton, regions, nil, nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-	_ = server.(*net.TCPConn).SetWriteBuffer(4096)
+	server, client := tcpPair(t)
 	_ = client.(*net.TCPConn).SetReadBuffer(4096)
 	_ = server.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 	n, err := s.WriteBody(server)
