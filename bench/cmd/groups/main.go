@@ -51,10 +51,8 @@ type config struct {
 	initialDelay   time.Duration
 	committers     int
 	commitDuration time.Duration
-	src            string
-	gregor         string
-	keep           bool
-	timeout        time.Duration
+	cluster.Source
+	timeout time.Duration
 }
 
 const numBrokers = 3
@@ -67,9 +65,7 @@ func main() {
 	flag.DurationVar(&cfg.initialDelay, "initial-delay", 0, "the brokers' group.initial.rebalance.delay.ms")
 	flag.IntVar(&cfg.committers, "committers", 8, "goroutines sending OffsetCommit requests back to back")
 	flag.DurationVar(&cfg.commitDuration, "commit-duration", 5*time.Second, "how long each commit run lasts (0 skips them)")
-	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
-	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the brokers' directories")
+	cfg.Source.RegisterFlags()
 	flag.DurationVar(&cfg.timeout, "timeout", 10*time.Minute, "give up (and stop everything) after this long")
 	flag.Parse()
 	if cfg.members <= 0 || cfg.partitions < cfg.members || cfg.joinTrials < 0 || cfg.committers <= 0 || cfg.commitDuration < 0 || cfg.initialDelay < 0 {
@@ -80,7 +76,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	env, err := cluster.Setup(ctx, "gregor-bench-groups-", cfg.keep, cfg.gregor, cfg.src)
+	env, err := cfg.Setup(ctx, "gregor-bench-groups-")
 	if err != nil {
 		return err
 	}

@@ -47,9 +47,7 @@ type config struct {
 	partitions  int
 	linger      time.Duration
 	maxBuffered int
-	src         string
-	gregor      string
-	keep        bool
+	cluster.Source
 }
 
 func main() {
@@ -59,9 +57,7 @@ func main() {
 	flag.IntVar(&cfg.partitions, "partitions", 6, "partitions of the topic")
 	flag.DurationVar(&cfg.linger, "linger", time.Millisecond, "producer linger (kgo.ProducerLinger)")
 	flag.IntVar(&cfg.maxBuffered, "max-buffered", 10_000, "records the producer buffers before Produce blocks (kgo.MaxBufferedRecords)")
-	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
-	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the broker's directory (server.properties, broker.log, logs/)")
+	cfg.Source.RegisterFlags()
 	flag.Parse()
 	if cfg.records <= 0 || cfg.size <= 0 || cfg.partitions <= 0 || cfg.maxBuffered <= 0 {
 		fmt.Fprintln(os.Stderr, "produce-consume: -records, -size, -partitions and -max-buffered must be positive")
@@ -76,7 +72,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	env, err := cluster.Setup(ctx, "gregor-bench-", cfg.keep, cfg.gregor, cfg.src)
+	env, err := cfg.Setup(ctx, "gregor-bench-")
 	if err != nil {
 		return err
 	}

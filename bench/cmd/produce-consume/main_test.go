@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ func TestRun(t *testing.T) {
 	zktest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg := config{records: 5000, size: 100, partitions: 3, linger: time.Millisecond, maxBuffered: 1000, src: "../../.."}
+	cfg := config{records: 5000, size: 100, partitions: 3, linger: time.Millisecond, maxBuffered: 1000, Source: cluster.Source{Src: "../../.."}}
 	if err := run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -61,10 +61,8 @@ type config struct {
 	maxBuffered      int
 	trials           int
 	zkSessionTimeout time.Duration
-	src              string
-	gregor           string
-	keep             bool
-	timeout          time.Duration
+	cluster.Source
+	timeout time.Duration
 }
 
 const numBrokers = 3
@@ -78,9 +76,7 @@ func main() {
 	flag.IntVar(&cfg.maxBuffered, "max-buffered", 10_000, "records the producer buffers before Produce blocks (kgo.MaxBufferedRecords)")
 	flag.IntVar(&cfg.trials, "trials", 10, "leader failover trials (0 skips them)")
 	flag.DurationVar(&cfg.zkSessionTimeout, "zk-session-timeout", 6*time.Second, "the brokers' zookeeper.session.timeout.ms; it bounds how fast a killed leader is detected")
-	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
-	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the brokers' directories (server.properties, broker.log, logs/)")
+	cfg.Source.RegisterFlags()
 	flag.DurationVar(&cfg.timeout, "timeout", 20*time.Minute, "give up (and stop everything) after this long")
 	flag.Parse()
 	if cfg.records < 0 || cfg.size <= 0 || cfg.partitions <= 0 || cfg.maxBuffered <= 0 || cfg.trials < 0 || cfg.zkSessionTimeout <= 0 {
@@ -91,7 +87,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) (err error) {
-	env, err := cluster.Setup(ctx, "gregor-bench-rf-", cfg.keep, cfg.gregor, cfg.src)
+	env, err := cfg.Setup(ctx, "gregor-bench-rf-")
 	if err != nil {
 		return err
 	}

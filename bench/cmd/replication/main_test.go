@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := config{records: 2000, size: 100, partitions: 3, linger: time.Millisecond, maxBuffered: 1000,
-		trials: 1, zkSessionTimeout: 3 * time.Second, src: "../../.."}
+		trials: 1, zkSessionTimeout: 3 * time.Second, Source: cluster.Source{Src: "../../.."}}
 	if err := run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

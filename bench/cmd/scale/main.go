@@ -101,9 +101,7 @@ type config struct {
 	profileDir       string
 	profileSeconds   int
 
-	src     string
-	gregor  string
-	keep    bool
+	cluster.Source
 	timeout time.Duration
 }
 
@@ -132,9 +130,7 @@ func main() {
 	flag.Int64Var(&cfg.unflushed, "unflushed", gib, "bytes produced to a broker's partitions before it is killed with kill -9 and restarted")
 	flag.StringVar(&cfg.profileDir, "profile", "", "write CPU profiles of the brokers during the creation and the failover to this directory")
 	flag.IntVar(&cfg.profileSeconds, "profile-seconds", 20, "length of each CPU profile")
-	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
-	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the brokers' directories (server.properties, broker.log, logs/)")
+	cfg.Source.RegisterFlags()
 	flag.DurationVar(&cfg.timeout, "timeout", 30*time.Minute, "give up (and stop everything) after this long")
 	flag.Parse()
 	if cfg.memPartitions < 0 || cfg.memBytes < 0 || cfg.memRecordSize <= 0 || cfg.memRecordSize > 900_000 || cfg.memSegmentBytes < 0 ||
@@ -146,7 +142,7 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config) error {
-	env, err := cluster.Setup(ctx, "gregor-bench-scale-", cfg.keep, cfg.gregor, cfg.src)
+	env, err := cfg.Setup(ctx, "gregor-bench-scale-")
 	if err != nil {
 		return err
 	}
@@ -209,7 +205,7 @@ func memory(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	defer func() {
 		err = stopAll(c, err)
 		// The data can be gigabytes: remove it now, not at the end.
-		if !cfg.keep {
+		if !cfg.Keep {
 			os.RemoveAll(dir)
 		}
 	}()

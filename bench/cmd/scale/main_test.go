@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestRun(t *testing.T) {
 	defer cancel()
 	cfg := config{memPartitions: 20, memBytes: 40 << 20, memRecordSize: 64 << 10,
 		partitions: 60, rf: 3, zkSessionTimeout: 2 * time.Second, unflushed: 8 << 20, profileSeconds: 1,
-		src: "../../..", timeout: 3 * time.Minute}
+		Source: cluster.Source{Src: "../../.."}, timeout: 3 * time.Minute}
 	if err := run(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 			w()
 		}
 		err = stopAll(c, err)
-		if !cfg.keep {
+		if !cfg.Keep {
 			os.RemoveAll(dir)
 		}
 	}()

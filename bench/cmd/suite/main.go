@@ -68,10 +68,8 @@ type config struct {
 	e2eRate     int
 	e2eDuration time.Duration
 	e2eSize     int
-	src         string
-	gregor      string
+	cluster.Source
 	kfake       string
-	keep        bool
 	timeout     time.Duration
 	caseTimeout time.Duration
 	json        string
@@ -88,10 +86,8 @@ func main() {
 	flag.IntVar(&cfg.e2eRate, "e2e-rate", 10_000, "records per second of the end-to-end cases")
 	flag.DurationVar(&cfg.e2eDuration, "e2e-duration", 10*time.Second, "how long the end-to-end cases send")
 	flag.IntVar(&cfg.e2eSize, "e2e-size", 100, "bytes of each end-to-end record's value (at least 9)")
-	flag.StringVar(&cfg.src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
-	flag.StringVar(&cfg.gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
+	cfg.Source.RegisterFlags()
 	flag.StringVar(&cfg.kfake, "kfake", "", "a kfake-server binary to run instead of building ./cmd/kfake-server")
-	flag.BoolVar(&cfg.keep, "keep", false, "keep the scratch directory (brokers' logs and data)")
 	flag.DurationVar(&cfg.timeout, "timeout", time.Hour, "give up (and stop everything) after this long")
 	flag.DurationVar(&cfg.caseTimeout, "case-timeout", 10*time.Minute, "give up on one case after this long")
 	flag.StringVar(&cfg.json, "json", "suite-results.json", "write the table as JSON to this file (empty: do not)")
@@ -182,7 +178,7 @@ func plan(cfg config, n int) []step {
 }
 
 func run(ctx context.Context, cfg config) (res *results, err error) {
-	env, err := cluster.Setup(ctx, "gregor-suite-", cfg.keep, cfg.gregor, cfg.src)
+	env, err := cfg.Setup(ctx, "gregor-suite-")
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +22,7 @@ func TestRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := config{records: 2000, sizes: []int{100, 1024}, partitions: 3, linger: time.Millisecond, maxBuffered: 1000,
-		e2eRate: 2000, e2eDuration: 500 * time.Millisecond, e2eSize: 100, src: "../../..",
+		e2eRate: 2000, e2eDuration: 500 * time.Millisecond, e2eSize: 100, Source: cluster.Source{Src: "../../.."},
 		caseTimeout: time.Minute, json: filepath.Join(t.TempDir(), "out", "suite.json")}
 	res, err := run(ctx, cfg)
 	if err != nil {

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -72,4 +73,25 @@ func Main(name string, timeout time.Duration, run func(ctx context.Context) erro
 		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
+}
+
+// Source is where a command gets its gregor binary from, and whether it
+// keeps its scratch directory: the -src, -gregor and -keep flags every
+// command shares.
+type Source struct {
+	Src    string // the gregor module's root directory, where ./cmd/gregor is built
+	Gregor string // a gregor binary to run instead of building one
+	Keep   bool   // keep the scratch directory
+}
+
+// RegisterFlags registers -src, -gregor and -keep on the command line.
+func (s *Source) RegisterFlags() {
+	flag.StringVar(&s.Src, "src", "..", "the gregor module's root directory, where ./cmd/gregor is built")
+	flag.StringVar(&s.Gregor, "gregor", "", "a gregor binary to run instead of building one from -src")
+	flag.BoolVar(&s.Keep, "keep", false, "keep the scratch directory (the brokers' configs, logs and data)")
+}
+
+// Setup is Setup with s's binary and directory settings.
+func (s Source) Setup(ctx context.Context, prefix string) (*Env, error) {
+	return Setup(ctx, prefix, s.Keep, s.Gregor, s.Src)
 }
