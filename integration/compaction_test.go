@@ -25,7 +25,6 @@ func TestCompactedTopic(t *testing.T) {
 	const topic, keys, rounds = "compacted", 50, 3
 	cl := c.Client(kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()))
 
-	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
 	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, 1, 1
 	for k, v := range map[string]string{
@@ -37,17 +36,9 @@ func TestCompactedTopic(t *testing.T) {
 		cfg.Name, cfg.Value = k, kmsg.StringPtr(v)
 		rt.Configs = append(rt.Configs, cfg)
 	}
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
+	c.createTopic(rt, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("create %s: %v", topic, err)
-	}
 	c.WaitOnline(topic, 1)
 
 	written := 0

@@ -85,37 +85,20 @@ func startFault(t *testing.T, extra ...string) *faultRun {
 // and waits until every partition has a leader and all 3 replicas in sync.
 func (f *faultRun) createTopic(assign map[int32][]int32) {
 	f.t.Helper()
-	cl := f.c.Client()
-	defer cl.Close()
-	var last string
-	f.c.waitFor(faultTimeout, "topic "+f.topic+" created", func() bool {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = f.topic, faultPartitions, faultRF
-		if assign != nil {
-			rt.NumPartitions, rt.ReplicationFactor = -1, -1
-			for p := range int32(faultPartitions) {
-				ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-				ra.Partition, ra.Replicas = p, assign[p]
-				rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
-			}
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = f.topic, faultPartitions, faultRF
+	if assign != nil {
+		rt.NumPartitions, rt.ReplicationFactor = -1, -1
+		for p := range int32(faultPartitions) {
+			ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+			ra.Partition, ra.Replicas = p, assign[p]
+			rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
 		}
-		cfg := kmsg.NewCreateTopicsRequestTopicConfig()
-		cfg.Name, cfg.Value = "min.insync.replicas", kmsg.StringPtr("2")
-		rt.Configs = append(rt.Configs, cfg)
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 10000
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		resp, err := req.RequestWith(ctx, cl)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		code := resp.Topics[0].ErrorCode
-		last = fmt.Sprint(kerr.ErrorForCode(code))
-		return code == 0 || code == kerr.TopicAlreadyExists.Code
-	}, &last)
+	}
+	cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+	cfg.Name, cfg.Value = "min.insync.replicas", kmsg.StringPtr("2")
+	rt.Configs = append(rt.Configs, cfg)
+	f.c.createTopic(rt, faultTimeout)
 	f.waitISR(f.c, 3, -1)
 }
 

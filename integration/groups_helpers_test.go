@@ -442,22 +442,9 @@ func (c *Cluster) produceTo(topic string, partitions int32, n int, prefix string
 // until every partition has a leader.
 func (c *Cluster) createTopicRF(topic string, partitions int32, rf int16) {
 	c.t.Helper()
-	var last string
-	c.waitFor(groupTimeout, "topic "+topic+" created", func() bool {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
-		req.Topics = append(req.Topics, rt)
-		req.TimeoutMillis = 10000
-		resp, err := requestGroup[*kmsg.CreateTopicsResponse](c, req)
-		if err != nil {
-			last = err.Error()
-			return false
-		}
-		code := resp.Topics[0].ErrorCode
-		last = fmt.Sprint(kerr.ErrorForCode(code))
-		return code == 0 || code == kerr.TopicAlreadyExists.Code
-	}, &last)
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, rf
+	c.createTopic(rt, groupTimeout)
 	c.WaitOnline(topic, partitions)
 }
 

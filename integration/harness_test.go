@@ -264,13 +264,22 @@ func (c *Cluster) waitFor(timeout time.Duration, what string, cond func() bool, 
 // partition has a leader.
 func (c *Cluster) CreateTopic(topic string, partitions int32) {
 	c.t.Helper()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
+	c.createTopic(rt, 30*time.Second)
+	c.WaitOnline(topic, partitions)
+}
+
+// createTopic sends CreateTopics for rt until the topic is created or
+// already exists, for at most timeout. Callers wait for what else they need
+// (leaders, a full ISR).
+func (c *Cluster) createTopic(rt kmsg.CreateTopicsRequestTopic, timeout time.Duration) {
+	c.t.Helper()
 	cl := c.Client()
 	defer cl.Close()
 	var last string
-	c.waitFor(30*time.Second, "topic "+topic+" created", func() bool {
+	c.waitFor(timeout, "topic "+rt.Topic+" created", func() bool {
 		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitions, 1
 		req.Topics = append(req.Topics, rt)
 		req.TimeoutMillis = 10000
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -284,7 +293,6 @@ func (c *Cluster) CreateTopic(topic string, partitions int32) {
 		last = fmt.Sprint(kerr.ErrorForCode(code))
 		return code == 0 || code == kerr.TopicAlreadyExists.Code
 	}, &last)
-	c.WaitOnline(topic, partitions)
 }
 
 // WaitOnline waits until Metadata shows a leader for each of topic's
