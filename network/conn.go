@@ -43,10 +43,9 @@ type conn struct {
 	// stop is closed by kill.
 	stop chan struct{}
 
-	// lastActive is when a frame was last read or written (unix
-	// nanoseconds): the "least recently active" order of
-	// closeExcessConnections.
-	lastActive atomic.Int64
+	// lastActive is Server.activity when a frame was last read or a write
+	// began: the "least recently active" order of closeExcessConnections.
+	lastActive atomic.Uint64
 
 	mu       sync.Mutex // guards the fields below; a leaf lock
 	reading  bool       // serve is blocked reading a request: drain interrupts it
@@ -74,7 +73,7 @@ func newConn(s *Server, l *listener, nc net.Conn, info ConnInfo, ip netip.Addr) 
 		responses: make(chan outcome, 1),
 		stop:      make(chan struct{}),
 	}
-	c.lastActive.Store(s.now().UnixNano())
+	c.lastActive.Store(s.activity.Add(1))
 	return c
 }
 
@@ -149,8 +148,8 @@ func (c *conn) readRequest() (*Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.lastActive.Store(c.s.activity.Add(1))
 	now := c.s.now()
-	c.lastActive.Store(now.UnixNano())
 	h, n, err := parseRequestHeader(body, c.lastClientID)
 	if err != nil {
 		return nil, &headerError{h: h, err: err}
@@ -350,6 +349,10 @@ func (c *conn) writeResponse(req *Request, resp kmsg.Response) bool {
 		// stops sending: Kafka's idle expiry closes both.
 		_ = c.rw.SetWriteDeadline(time.Now().Add(idle))
 	}
+	// Activity is stamped as the write starts, not when it ends: by the
+	// time the peer holds its answer the stamp is made, so the least
+	// recently active order (closeExcessConnections) is what the peers saw.
+	c.lastActive.Store(c.s.activity.Add(1))
 	if sr, ok := resp.(StreamedResponse); ok {
 		return c.writeStreamed(req, hv, sr)
 	}
@@ -372,7 +375,6 @@ func (c *conn) writeResponse(req *Request, resp kmsg.Response) bool {
 		c.logWriteError(req, err)
 		return false
 	}
-	c.lastActive.Store(c.s.now().UnixNano())
 	return true
 }
 
@@ -402,7 +404,6 @@ func (c *conn) writeStreamed(req *Request, hv int8, sr StreamedResponse) bool {
 			Error("closing connection: streamed response wrote another size than it declared")
 		return false
 	}
-	c.lastActive.Store(c.s.now().UnixNano())
 	return true
 }
 

@@ -33,6 +33,10 @@ type Server struct {
 	// RequestChannel, of capacity queued.max.requests.
 	queue     chan queued
 	connIndex atomic.Uint64 // the last connection index handed out
+	// activity counts reads and writes across all connections; a
+	// connection's lastActive is the count at its latest one. An order,
+	// not a time: two events never tie, however coarse the clock.
+	activity atomic.Uint64
 
 	running atomic.Bool
 	// draining is set when shutdown begins: no connection starts reading
