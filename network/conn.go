@@ -144,7 +144,15 @@ func (c *conn) readRequest() (*Request, error) {
 		return nil, err
 	}
 	c.extendIdleDeadline() // bytes arrived: the connection is not idle
-	body, err := c.fr.readBody(size)
+	// Produce frames come from the frame pool: they are the large ones, and
+	// the produce handler releases its frame after the appends
+	// (Request.Release). Other requests get a buffer of their own.
+	var body []byte
+	if key, ok := c.fr.peekAPIKey(size); ok && key == int16(kmsg.Produce) {
+		body, err = c.fr.readPooledBody(size)
+	} else {
+		body, err = c.fr.readBody(size)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -152,12 +160,14 @@ func (c *conn) readRequest() (*Request, error) {
 	now := c.s.now()
 	h, n, err := parseRequestHeader(body, c.lastClientID)
 	if err != nil {
+		h.TaggedFields = nil // it aliases the frame; only the fields logged are kept
+		releaseFrame(body)
 		return nil, &headerError{h: h, err: err}
 	}
 	if h.ClientID != nil {
 		c.lastClientID = h.ClientID
 	}
-	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now}, nil
+	return &Request{Header: h, Body: body[n:], Size: len(body), Conn: c.info, ReceivedAt: now, frame: body}, nil
 }
 
 // startReading arms the idle deadline and marks the connection as reading,

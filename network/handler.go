@@ -51,7 +51,8 @@ func (f HandlerFunc) Handle(ctx context.Context, req *Request, respond func(kmsg
 }
 
 // Request is one request read from a connection. The handler owns it and
-// everything it points to: network never reuses Body.
+// everything it points to: network reuses the frame buffer behind Body
+// (and Header.TaggedFields) only after the handler calls Release.
 type Request struct {
 	Header RequestHeader
 	// Body is the frame after the header, not decoded: the server decodes
@@ -65,6 +66,28 @@ type Request struct {
 	// ReceivedAt is when the last byte of the frame was read (Kafka's
 	// request start time).
 	ReceivedAt time.Time
+
+	// frame is the pooled buffer Body and Header.TaggedFields are slices
+	// of; nil once released, or for a request network did not read.
+	frame []byte
+}
+
+// Release hands the request's frame buffer back to network, to be reused
+// for a later frame of any connection. Call it only once nothing will read
+// Body again: a decoded request aliases it (kmsg copies strings but not
+// byte fields, so a produce's record batches and any unknown tagged
+// fields are slices of the frame), and so does Header.TaggedFields;
+// neither may be read after Release, by the handler or by anything it
+// left waiting (a parked operation, a goroutine). Calling it is optional
+// (the buffer is otherwise left to the collector); a second call does
+// nothing. It must happen before the request's response is handed to
+// respond, and not concurrently with anything that reads the request.
+func (r *Request) Release() {
+	if r.frame == nil {
+		return
+	}
+	releaseFrame(r.frame)
+	r.frame, r.Body, r.Header.TaggedFields = nil, nil, nil
 }
 
 // ConnInfo describes a connection. It does not change after the

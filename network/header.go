@@ -150,7 +150,7 @@ type RequestHeader struct {
 // logging. Errors wrap ErrUnknownAPIKey or ErrMalformedHeader.
 //
 // The client id is copied into a string; h.TaggedFields is a sub-slice of
-// frame (the server never reuses a frame, so it stays valid).
+// frame (valid until the server's Request is released, Request.Release).
 func ParseRequestHeader(frame []byte) (h RequestHeader, n int, err error) {
 	return parseRequestHeader(frame, nil)
 }

@@ -117,6 +117,7 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 			failed++
 		}
 	}
+	releaseProduceFrame(r, req, results)
 	if h.log.Logger.IsLevelEnabled(debugLevel) {
 		h.log.WithFields(requestFields(r)).WithFields(logrus.Fields{
 			"acks":              req.Acks,
@@ -143,6 +144,33 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 	}
 	answer()
 	return nil
+}
+
+// releaseProduceFrame hands the request's frame back to network once every
+// append is done (network.Request.Release). The record batches are slices
+// of the frame, and so are kmsg's unknown tagged fields; Log.Append reads
+// and patches a batch only until it returns (its overlapped validation is
+// waited for), and nothing else keeps one: the response, a delayed produce
+// and the debug line use only the results' topics, partitions, codes and
+// append infos. The references are cleared first, so that a later read by
+// mistake finds nil instead of another request's bytes.
+func releaseProduceFrame(r *request, req *kmsg.ProduceRequest, results []*produceResult) {
+	for _, res := range results {
+		res.records = nil
+	}
+	req.UnknownTags = kmsg.Tags{}
+	for i := range req.Topics {
+		t := &req.Topics[i]
+		t.UnknownTags = kmsg.Tags{}
+		for j := range t.Partitions {
+			t.Partitions[j].Records = nil
+			t.Partitions[j].UnknownTags = kmsg.Tags{}
+		}
+	}
+	r.header.TaggedFields = nil
+	if r.raw != nil {
+		r.raw.Release()
+	}
 }
 
 // producePartitions lists the partitions of the request in the order given,

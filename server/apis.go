@@ -18,6 +18,9 @@ type request struct {
 	body       kmsg.Request
 	conn       network.ConnInfo
 	receivedAt time.Time
+	// raw is the request as network read it, for releaseFrame; nil in
+	// tests that build a request by hand.
+	raw *network.Request
 }
 
 // clientID is the request's client id, "" when null.
@@ -116,7 +119,7 @@ func (h *handlers) Handle(ctx context.Context, nr *network.Request, respond func
 	if err := body.ReadFrom(nr.Body); err != nil {
 		return fmt.Errorf("server: decode %s v%d: %w", kmsg.Key(key).Name(), version, err)
 	}
-	r := &request{header: nr.Header, body: body, conn: nr.Conn, receivedAt: nr.ReceivedAt}
+	r := &request{header: nr.Header, body: body, conn: nr.Conn, receivedAt: nr.ReceivedAt, raw: nr}
 	if h.log.Logger.IsLevelEnabled(debugLevel) {
 		h.log.WithFields(requestFields(r)).Debug("handling request")
 	}
