@@ -174,23 +174,56 @@ func releaseProduceFrame(r *request, req *kmsg.ProduceRequest, results []*produc
 }
 
 // producePartitions lists the partitions of the request in the order given,
-// each once: the last batch given for a partition named twice wins.
+// each once: the last batch given for a partition named twice wins. The
+// results share one allocation; a request of up to smallProduceRequest
+// partitions (a producer's usual one) finds repeats by a scan instead of
+// a map.
 func producePartitions(req *kmsg.ProduceRequest) []*produceResult {
-	var results []*produceResult
-	seen := map[logstore.TopicPartition]*produceResult{}
+	total := 0
+	for _, t := range req.Topics {
+		total += len(t.Partitions)
+	}
+	store := make([]produceResult, 0, total)
+	results := make([]*produceResult, 0, total)
+	var seen map[logstore.TopicPartition]*produceResult
+	if total > smallProduceRequest {
+		seen = make(map[logstore.TopicPartition]*produceResult, total)
+	}
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {
 			tp := logstore.TopicPartition{Topic: t.Topic, Partition: p.Partition}
-			if res, ok := seen[tp]; ok {
+			if res := findResult(results, seen, tp); res != nil {
 				res.records = p.Records
 				continue
 			}
-			res := &produceResult{topic: t.Topic, partition: p.Partition, records: p.Records}
-			seen[tp] = res
+			store = append(store, produceResult{topic: t.Topic, partition: p.Partition, records: p.Records})
+			res := &store[len(store)-1] // store never grows past its capacity: the pointer stays valid
+			if seen != nil {
+				seen[tp] = res
+			}
 			results = append(results, res)
 		}
 	}
 	return results
+}
+
+// smallProduceRequest is the largest number of partitions of a produce
+// request for which producePartitions and produceResponse scan instead of
+// building a map.
+const smallProduceRequest = 16
+
+// findResult returns the result already listed for tp, or nil: from seen
+// when there is one, else by a scan of results.
+func findResult(results []*produceResult, seen map[logstore.TopicPartition]*produceResult, tp logstore.TopicPartition) *produceResult {
+	if seen != nil {
+		return seen[tp]
+	}
+	for _, res := range results {
+		if res.partition == tp.Partition && res.topic == tp.Topic {
+			return res
+		}
+	}
+	return nil
 }
 
 func failAll(results []*produceResult, code int16, message string) {
@@ -280,19 +313,52 @@ func isRecordValidationCode(code int16) bool {
 }
 
 // produceResponse answers the partitions in the order of the request,
-// grouping them by topic.
+// grouping them by topic. Each topic's partitions are counted first, so
+// that every slice is allocated once at its size.
 func produceResponse(req *kmsg.ProduceRequest, results []*produceResult) *kmsg.ProduceResponse {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	topicIndex := map[string]int{}
-	for _, res := range results {
-		i, ok := topicIndex[res.topic]
-		if !ok {
-			i = len(resp.Topics)
-			topicIndex[res.topic] = i
+	// topicOf[i] is the index in resp.Topics of results[i]'s topic.
+	topicOf := make([]int, len(results))
+	var topicIndex map[string]int
+	if len(results) > smallProduceRequest {
+		topicIndex = make(map[string]int)
+	}
+	var counts []int
+	for i, res := range results {
+		ti := -1
+		switch {
+		case topicIndex != nil:
+			if j, ok := topicIndex[res.topic]; ok {
+				ti = j
+			}
+		default:
+			for j := range resp.Topics {
+				if resp.Topics[j].Topic == res.topic {
+					ti = j
+					break
+				}
+			}
+		}
+		if ti < 0 {
+			ti = len(resp.Topics)
+			if topicIndex != nil {
+				topicIndex[res.topic] = ti
+			}
 			t := kmsg.NewProduceResponseTopic()
 			t.Topic = res.topic
 			resp.Topics = append(resp.Topics, t)
+			counts = append(counts, 0)
 		}
+		topicOf[i] = ti
+		counts[ti]++
+	}
+	parts := make([]kmsg.ProduceResponseTopicPartition, len(results))
+	at := 0
+	for i := range resp.Topics {
+		resp.Topics[i].Partitions = parts[at : at : at+counts[i]]
+		at += counts[i]
+	}
+	for i, res := range results {
 		p := kmsg.NewProduceResponseTopicPartition()
 		p.Partition = res.partition
 		p.ErrorCode = produceErrorForVersion(res.code, req.Version)
@@ -306,7 +372,8 @@ func produceResponse(req *kmsg.ProduceRequest, results []*produceResult) *kmsg.P
 				p.ErrorMessage = kmsg.StringPtr(res.message)
 			}
 		}
-		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, p)
+		t := &resp.Topics[topicOf[i]]
+		t.Partitions = append(t.Partitions, p)
 	}
 	return resp
 }

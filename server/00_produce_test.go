@@ -376,3 +376,69 @@ func TestProduceErrorForVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestProducePartitionsAndResponseShape: the results list each partition
+// once, in request order, with the last batch given for a repeat, and the
+// response groups them by topic in order of first appearance, each topic
+// once, whether the request is small enough to be scanned or large
+// enough for maps (smallProduceRequest).
+func TestProducePartitionsAndResponseShape(t *testing.T) {
+	for _, n := range []int{3, smallProduceRequest + 5} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			req := kmsg.NewPtrProduceRequest()
+			req.Version = 9
+			// Topics a, b, a again (the wire allows a topic twice), with
+			// n partitions in all and partition 0 of a named twice.
+			var want []string // "topic-partition:last records byte"
+			add := func(topic string, p int32, mark byte) {
+				if len(req.Topics) == 0 || req.Topics[len(req.Topics)-1].Topic != topic {
+					rt := kmsg.NewProduceRequestTopic()
+					rt.Topic = topic
+					req.Topics = append(req.Topics, rt)
+				}
+				rp := kmsg.NewProduceRequestTopicPartition()
+				rp.Partition, rp.Records = p, []byte{mark}
+				rt := &req.Topics[len(req.Topics)-1]
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			add("a", 0, 1)
+			add("b", 0, 2)
+			for i := 3; i < n; i++ {
+				add("b", int32(i), byte(i))
+			}
+			add("a", 1, 3)
+			add("a", 0, 9) // repeats a-0: replaces its batch, keeps its place
+			want = append(want, "a-0:9", "b-0:2")
+			for i := 3; i < n; i++ {
+				want = append(want, fmt.Sprintf("b-%d:%d", i, i))
+			}
+			want = append(want, "a-1:3")
+
+			results := producePartitions(req)
+			var got []string
+			for _, r := range results {
+				got = append(got, fmt.Sprintf("%s-%d:%d", r.topic, r.partition, r.records[0]))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("results %v, want %v", got, want)
+			}
+			for i, r := range results {
+				r.info.FirstOffset = int64(i)
+			}
+			resp := produceResponse(req, results)
+			got = got[:0]
+			for _, rt := range resp.Topics {
+				for _, p := range rt.Partitions {
+					got = append(got, fmt.Sprintf("%s-%d@%d", rt.Topic, p.Partition, p.BaseOffset))
+				}
+			}
+			wantResp := []string{"a-0@0", "a-1@" + fmt.Sprint(len(results)-1), "b-0@1"}
+			for i := 3; i < n; i++ {
+				wantResp = append(wantResp, fmt.Sprintf("b-%d@%d", i, i-1))
+			}
+			if len(resp.Topics) != 2 || fmt.Sprint(got) != fmt.Sprint(wantResp) {
+				t.Fatalf("response %v (%d topics), want %v", got, len(resp.Topics), wantResp)
+			}
+		})
+	}
+}
