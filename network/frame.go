@@ -70,13 +70,15 @@ func (fr *frameReader) readSize() (int32, error) {
 }
 
 // readBody reads the size bytes of a frame whose prefix readSize returned,
-// into a new buffer that the caller owns.
+// into a new buffer that the caller owns. A frame larger than
+// eagerFrameBytes grows its buffer by frameGrowth each time it is full, as
+// readPooledBody does.
 func (fr *frameReader) readBody(size int32) ([]byte, error) {
 	n := int(size)
 	buf := make([]byte, min(n, eagerFrameBytes))
 	got, err := io.ReadFull(fr.r, buf)
 	for err == nil && got < n {
-		buf = slices.Grow(buf, min(n, 2*len(buf))-len(buf))
+		buf = slices.Grow(buf, min(n, frameGrowth*len(buf))-len(buf))
 		buf = buf[:min(n, cap(buf))]
 		var m int
 		m, err = io.ReadFull(fr.r, buf[got:])
