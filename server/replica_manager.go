@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
@@ -158,116 +159,231 @@ func (rm *replicaManager) partitionCount() int {
 func (rm *replicaManager) becomeLeaderOrFollower(controllerID int32, states []kmsg.LeaderAndISRRequestTopicPartition, leaderAddrs map[int32]string) map[logstore.TopicPartition]int16 {
 	rm.stateChangeMu.Lock()
 	defer rm.stateChangeMu.Unlock()
-	codes := make(map[logstore.TopicPartition]int16, len(states))
-	var leading, stopped []logstore.TopicPartition
-	follow := map[logstore.TopicPartition]fetchTarget{}
 	// A topic's config is looked up once per request, not once per new
 	// partition: for a topic the metadata cache does not know yet, the
 	// lookup reads /config/topics/<topic> from ZooKeeper, and a request
 	// creating thousands of partitions spent a third of its time there.
 	configs := map[string]logstore.LogConfig{}
-	configOf := func(topic string) logstore.LogConfig {
-		c, ok := configs[topic]
-		if !ok {
-			c = rm.logConfig(topic)
-			configs[topic] = c
-		}
-		return c
-	}
-	var offsets []offsetsLeadershipChange
-	defer func() {
-		rm.tellOffsetsLeadership(offsets)
-		// Leaders stop fetching first, then followers (re)start (Kafka's
-		// makeLeaders before makeFollowers); then whatever waits on the
-		// partitions learns of the change.
-		if rm.fetchers != nil {
-			rm.fetchers.removePartitions(append(leading, stopped...))
-			rm.fetchers.addPartitions(follow)
-		}
-		rm.wake(leading...)
-		rm.wake(stopped...)
-		rm.wake(slices.Collect(maps.Keys(follow))...)
-	}()
 	for i := range states {
-		st := &states[i]
-		tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
-		fields := logrus.Fields{
-			"topic":                tp.Topic,
-			"partition":            tp.Partition,
-			"controller_id":        controllerID,
-			"controller_epoch":     st.ControllerEpoch,
-			"leader_epoch":         st.LeaderEpoch,
-			"current_leader_epoch": noLeaderEpoch,
+		tp := logstore.TopicPartition{Topic: states[i].Topic, Partition: states[i].Partition}
+		if _, seen := configs[tp.Topic]; seen {
+			continue
 		}
-		p, _ := rm.getPartition(tp)
-		current := noLeaderEpoch
-		if p != nil {
-			current = p.LeaderEpoch()
-			fields["current_leader_epoch"] = current
+		if _, err := rm.getPartition(tp); err != nil {
+			configs[tp.Topic] = rm.logConfig(tp.Topic)
 		}
+	}
+	// Partitions this broker is to lead stop following first, all at once
+	// (Kafka's makeLeaders): a fetcher still appending the old leader's
+	// batches after the new epoch started would mix the two into the log.
+	if rm.fetchers != nil {
+		var toLead []logstore.TopicPartition
+		for i := range states {
+			st := &states[i]
+			tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
+			if p, err := rm.getPartition(tp); err == nil && st.Leader == rm.brokerID && rm.stateRejection(st, p) == 0 {
+				toLead = append(toLead, tp)
+			}
+		}
+		rm.fetchers.removePartitions(toLead)
+	}
+
+	applied := make([]appliedState, len(states))
+	forEachPartitionGroup(states, leaderAndISRParallelism, func(i int) {
+		applied[i] = rm.applyPartitionState(controllerID, &states[i], leaderAddrs, configs)
+	})
+
+	codes := make(map[logstore.TopicPartition]int16, len(states))
+	var leading, stopped []logstore.TopicPartition
+	follow := map[logstore.TopicPartition]fetchTarget{}
+	var offsets []offsetsLeadershipChange
+	for i, a := range applied {
+		tp := logstore.TopicPartition{Topic: states[i].Topic, Partition: states[i].Partition}
+		codes[tp] = a.code
+		switch a.role {
+		case roleLeader:
+			leading = append(leading, tp)
+		case roleStopped:
+			stopped = append(stopped, tp)
+		case roleFollower:
+			follow[tp] = a.target
+		}
+		if a.offsets != nil {
+			offsets = append(offsets, *a.offsets)
+		}
+	}
+	rm.tellOffsetsLeadership(offsets)
+	// Leaders stopped fetching first (above), then followers (re)start
+	// (Kafka's makeLeaders before makeFollowers); then whatever waits on
+	// the partitions learns of the change.
+	if rm.fetchers != nil {
+		rm.fetchers.removePartitions(stopped)
+		rm.fetchers.addPartitions(follow)
+	}
+	rm.wake(leading...)
+	rm.wake(stopped...)
+	rm.wake(slices.Collect(maps.Keys(follow))...)
+	return codes
+}
+
+// leaderAndISRParallelism bounds how many partitions of one LeaderAndIsr
+// request are applied at once. Becoming leader writes and fsyncs the
+// partition's leader-epoch checkpoint, and a new replica creates its log's
+// files: done one partition at a time, a controlled shutdown or a
+// controller failover moving thousands of leaderships waited on thousands
+// of fsyncs in a row. Concurrent fsyncs on one file system share journal
+// commits, so a few dozen in flight cost little more than one. Kafka 2.8
+// applies them one at a time; the outcome per partition is the same.
+const leaderAndISRParallelism = 32
+
+// partitionRole is what applying a partition state made of the replica.
+type partitionRole uint8
+
+const (
+	roleNone     partitionRole = iota // refused, or a follower whose leader did not change
+	roleLeader                        // this broker leads it
+	roleStopped                       // follower with no live leader to fetch from
+	roleFollower                      // follower that (re)starts fetching from target
+)
+
+// appliedState is the outcome of one partition state of a LeaderAndIsr
+// request (applyPartitionState).
+type appliedState struct {
+	code    int16
+	role    partitionRole
+	target  fetchTarget              // roleFollower's leader
+	offsets *offsetsLeadershipChange // set for __consumer_offsets partitions applied
+}
+
+// stateRejection is the code a partition state is refused with, 0 when it
+// applies: an older or equal leader epoch than the hosted one p (nil when
+// not hosted) is STALE_CONTROLLER_EPOCH, a partition not assigned to this
+// broker UNKNOWN_TOPIC_OR_PARTITION.
+func (rm *replicaManager) stateRejection(st *kmsg.LeaderAndISRRequestTopicPartition, p *Partition) int16 {
+	current := noLeaderEpoch
+	if p != nil {
+		current = p.LeaderEpoch()
+	}
+	switch {
+	case st.LeaderEpoch <= current:
+		return kerr.StaleControllerEpoch.Code
+	case !slices.Contains(st.Replicas, rm.brokerID):
+		return kerr.UnknownTopicOrPartition.Code
+	}
+	return 0
+}
+
+// applyPartitionState applies one partition state of a LeaderAndIsr
+// request. It runs concurrently with the request's other partitions (never
+// with another state of the same partition: forEachPartitionGroup), under
+// stateChangeMu. configs holds the log config of every topic with a
+// partition not hosted when the request arrived.
+func (rm *replicaManager) applyPartitionState(controllerID int32, st *kmsg.LeaderAndISRRequestTopicPartition, leaderAddrs map[int32]string, configs map[string]logstore.LogConfig) appliedState {
+	tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
+	fields := logrus.Fields{
+		"topic":                tp.Topic,
+		"partition":            tp.Partition,
+		"controller_id":        controllerID,
+		"controller_epoch":     st.ControllerEpoch,
+		"leader_epoch":         st.LeaderEpoch,
+		"current_leader_epoch": noLeaderEpoch,
+	}
+	p, _ := rm.getPartition(tp)
+	if p != nil {
+		fields["current_leader_epoch"] = p.LeaderEpoch()
+	}
+	if code := rm.stateRejection(st, p); code != 0 {
 		switch {
-		case st.LeaderEpoch < current:
-			rm.stateLog.WithFields(fields).Warn("ignoring LeaderAndIsr with an older leader epoch")
-			codes[tp] = kerr.StaleControllerEpoch.Code
-			continue
-		case st.LeaderEpoch == current:
-			rm.stateLog.WithFields(fields).Info("ignoring LeaderAndIsr with the current leader epoch")
-			codes[tp] = kerr.StaleControllerEpoch.Code
-			continue
-		case !slices.Contains(st.Replicas, rm.brokerID):
+		case code == kerr.UnknownTopicOrPartition.Code:
 			fields["replicas"] = st.Replicas
 			rm.stateLog.WithFields(fields).Warn("ignoring LeaderAndIsr for a partition not assigned to this broker")
-			codes[tp] = kerr.UnknownTopicOrPartition.Code
-			continue
+		case p != nil && st.LeaderEpoch == p.LeaderEpoch():
+			rm.stateLog.WithFields(fields).Info("ignoring LeaderAndIsr with the current leader epoch")
+		default:
+			rm.stateLog.WithFields(fields).Warn("ignoring LeaderAndIsr with an older leader epoch")
 		}
-		newlyHosted := p == nil
-		if newlyHosted {
-			l, err := rm.logs.GetOrCreateLog(tp, configOf(tp.Topic))
-			if err != nil {
-				rm.stateLog.WithFields(fields).WithError(err).Error("cannot create the log of a new replica")
-				codes[tp] = errorCode(rm.log, fmt.Errorf("server: create log of %s: %w", tp, err))
-				continue
-			}
-			p = newPartition(tp, rm.brokerID, l, rm.stateLog, rm.repl)
-		}
-		if st.Leader == rm.brokerID {
-			if rm.fetchers != nil && !newlyHosted {
-				// Stop following first (Kafka's makeLeaders does): a
-				// fetcher still appending the old leader's batches after
-				// the new epoch started would mix the two into this log.
-				rm.fetchers.removePartitions([]logstore.TopicPartition{tp})
-			}
-			if _, _, err := p.makeLeader(st); err != nil {
-				rm.stateLog.WithFields(fields).WithError(err).Error("cannot record the new leader epoch")
-				codes[tp] = errorCode(rm.log, fmt.Errorf("server: become leader of %s: %w", tp, err))
-				continue
-			}
-			leading = append(leading, tp)
-		} else {
-			changed := p.makeFollower(st)
-			addr, known := leaderAddrs[st.Leader]
-			switch {
-			case st.Leader < 0 || !known:
-				// No live leader to fetch from: wait for the next
-				// LeaderAndIsr (Kafka keeps the replica, unfetched).
-				stopped = append(stopped, tp)
-			case changed || newlyHosted:
-				follow[tp] = fetchTarget{leader: st.Leader, addr: addr, leaderEpoch: st.LeaderEpoch, partition: p}
-			}
-		}
-		if tp.Topic == groupMetadataTopic {
-			offsets = append(offsets, offsetsLeadershipChange{partition: tp.Partition, leader: st.Leader == rm.brokerID, leaderEpoch: st.LeaderEpoch})
-		}
-		if newlyHosted {
-			// Published only once its state is set, so that no reader
-			// sees a partition without a leader epoch.
-			rm.mu.Lock()
-			rm.partitions[tp] = p
-			rm.mu.Unlock()
-		}
-		codes[tp] = 0
+		return appliedState{code: code}
 	}
-	return codes
+	newlyHosted := p == nil
+	if newlyHosted {
+		cfg, ok := configs[tp.Topic]
+		if !ok { // hosted when the request arrived, deleted since: cannot happen under stateChangeMu
+			cfg = rm.logConfig(tp.Topic)
+		}
+		l, err := rm.logs.GetOrCreateLog(tp, cfg)
+		if err != nil {
+			rm.stateLog.WithFields(fields).WithError(err).Error("cannot create the log of a new replica")
+			return appliedState{code: errorCode(rm.log, fmt.Errorf("server: create log of %s: %w", tp, err))}
+		}
+		p = newPartition(tp, rm.brokerID, l, rm.stateLog, rm.repl)
+	}
+	var out appliedState
+	if st.Leader == rm.brokerID {
+		if _, _, err := p.makeLeader(st); err != nil {
+			rm.stateLog.WithFields(fields).WithError(err).Error("cannot record the new leader epoch")
+			return appliedState{code: errorCode(rm.log, fmt.Errorf("server: become leader of %s: %w", tp, err))}
+		}
+		out.role = roleLeader
+	} else {
+		changed := p.makeFollower(st)
+		addr, known := leaderAddrs[st.Leader]
+		switch {
+		case st.Leader < 0 || !known:
+			// No live leader to fetch from: wait for the next
+			// LeaderAndIsr (Kafka keeps the replica, unfetched).
+			out.role = roleStopped
+		case changed || newlyHosted:
+			out.role = roleFollower
+			out.target = fetchTarget{leader: st.Leader, addr: addr, leaderEpoch: st.LeaderEpoch, partition: p}
+		}
+	}
+	if tp.Topic == groupMetadataTopic {
+		out.offsets = &offsetsLeadershipChange{partition: tp.Partition, leader: st.Leader == rm.brokerID, leaderEpoch: st.LeaderEpoch}
+	}
+	if newlyHosted {
+		// Published only once its state is set, so that no reader
+		// sees a partition without a leader epoch.
+		rm.mu.Lock()
+		rm.partitions[tp] = p
+		rm.mu.Unlock()
+	}
+	return out
+}
+
+// forEachPartitionGroup calls apply(i) for every index of states, on up to
+// parallelism goroutines, and returns when all calls have returned. States
+// of the same partition (a request should not repeat one, but nothing
+// stops a controller from doing so) are applied by one goroutine in
+// request order, so the last one wins as it would one at a time.
+func forEachPartitionGroup(states []kmsg.LeaderAndISRRequestTopicPartition, parallelism int, apply func(i int)) {
+	groupOf := make(map[logstore.TopicPartition]int, len(states))
+	var groups [][]int
+	for i := range states {
+		tp := logstore.TopicPartition{Topic: states[i].Topic, Partition: states[i].Partition}
+		g, ok := groupOf[tp]
+		if !ok {
+			g = len(groups)
+			groupOf[tp] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(parallelism, len(groups)) {
+		wg.Go(func() {
+			for {
+				g := int(next.Add(1)) - 1
+				if g >= len(groups) {
+					return
+				}
+				for _, i := range groups[g] {
+					apply(i)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // stopReplicaPartition is one partition of a StopReplica request.

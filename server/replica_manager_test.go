@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gregor-broker/gregor/logstore"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -231,5 +234,114 @@ func TestBecomeLeaderOrFollowerReadsEachTopicConfigOnce(t *testing.T) {
 	}
 	if len(codes) != 40 || lookups["orders"] != 1 || lookups["payments"] != 1 {
 		t.Fatalf("%d partitions applied, config lookups %v; want 40 and one per topic", len(codes), lookups)
+	}
+}
+
+// TestBecomeLeaderOrFollowerManyPartitions: a request with many partitions,
+// applied concurrently, answers and applies each one as one at a time
+// would, and tells the group coordinator of __consumer_offsets changes in
+// request order.
+func TestBecomeLeaderOrFollowerManyPartitions(t *testing.T) {
+	h, _ := newTestReplicaHandlers(t)
+	groups := &fakeGroups{}
+	h.replicas.offsetsLeadership = groups
+	// Hosted before the request: orders-0 at epoch 5, which the request
+	// repeats (stale).
+	if c := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{leaderAndISRState("orders", 0, 1, 5, 1)}, nil); c[logstore.TopicPartition{Topic: "orders"}] != 0 {
+		t.Fatalf("first request: %v", c)
+	}
+	var states []kmsg.LeaderAndISRRequestTopicPartition
+	var wantEvents []string
+	for p := range int32(3 * leaderAndISRParallelism) {
+		leader := int32(1 + p%2) // even partitions led here, odd by broker 2
+		states = append(states, leaderAndISRState("orders", p, leader, 5, 1, 2))
+		states = append(states, leaderAndISRState(groupMetadataTopic, p, leader, 7, 1, 2))
+		if leader == 1 {
+			wantEvents = append(wantEvents, fmt.Sprintf("elect %d@7", p))
+		} else {
+			wantEvents = append(wantEvents, fmt.Sprintf("resign %d@7", p))
+		}
+	}
+	foreign := leaderAndISRState("other", 0, 2, 1)
+	foreign.Replicas = []int32{2, 3}
+	states = append(states, foreign)
+
+	codes := h.replicas.becomeLeaderOrFollower(0, states, map[int32]string{2: "127.0.0.1:1"})
+	if len(codes) != len(states) {
+		t.Fatalf("%d codes for %d states", len(codes), len(states))
+	}
+	for _, st := range states {
+		tp := logstore.TopicPartition{Topic: st.Topic, Partition: st.Partition}
+		want := int16(0)
+		switch {
+		case tp.Topic == "orders" && tp.Partition == 0:
+			want = kerr.StaleControllerEpoch.Code
+		case tp.Topic == "other":
+			want = kerr.UnknownTopicOrPartition.Code
+		}
+		if codes[tp] != want {
+			t.Errorf("%s: code %d, want %d", tp, codes[tp], want)
+		}
+		if want != 0 {
+			continue
+		}
+		p, err := h.replicas.getPartition(tp)
+		if err != nil {
+			t.Fatalf("%s not hosted: %v", tp, err)
+		}
+		if p.Leader() != st.Leader || p.LeaderEpoch() != st.LeaderEpoch {
+			t.Errorf("%s: leader %d epoch %d, want %d and %d", tp, p.Leader(), p.LeaderEpoch(), st.Leader, st.LeaderEpoch)
+		}
+	}
+	if got := groups.leadership(); !slices.Equal(got, wantEvents) {
+		t.Fatalf("coordinator told %v\nwant %v", got, wantEvents)
+	}
+}
+
+// TestForEachPartitionGroup: different partitions are applied at the same
+// time, up to the bound, and states of one partition one after the other
+// in request order.
+func TestForEachPartitionGroup(t *testing.T) {
+	const parallelism = 4
+	var states []kmsg.LeaderAndISRRequestTopicPartition
+	for p := range int32(parallelism) {
+		states = append(states, leaderAndISRState("t", p, 1, 1))
+	}
+	// Partition 0 again, twice: after the first one, in order.
+	states = append(states, leaderAndISRState("t", 0, 1, 2), leaderAndISRState("t", 0, 1, 3))
+
+	var mu sync.Mutex
+	var running, most int
+	all := make(chan struct{})
+	var epochsOf0 []int32
+	forEachPartitionGroup(states, parallelism, func(i int) {
+		mu.Lock()
+		running++
+		most = max(most, running)
+		if running == parallelism {
+			close(all)
+		}
+		if states[i].Partition == 0 {
+			epochsOf0 = append(epochsOf0, states[i].LeaderEpoch)
+		}
+		mu.Unlock()
+		if states[i].LeaderEpoch == 1 {
+			// Each first state waits until every partition is being
+			// applied: this returns only if they run concurrently.
+			select {
+			case <-all:
+			case <-time.After(10 * time.Second):
+				t.Errorf("state %d: the other partitions were not applied concurrently", i)
+			}
+		}
+		mu.Lock()
+		running--
+		mu.Unlock()
+	})
+	if most != parallelism {
+		t.Fatalf("at most %d applied at once, want %d", most, parallelism)
+	}
+	if !slices.Equal(epochsOf0, []int32{1, 2, 3}) {
+		t.Fatalf("partition 0's states applied as epochs %v, want 1, 2, 3 in order", epochsOf0)
 	}
 }
