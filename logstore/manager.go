@@ -85,10 +85,24 @@ type Manager struct {
 
 	cleaner *cleanerState
 
-	mu      sync.Mutex // guards the fields below
-	logs    map[TopicPartition]*Log
-	dirOf   map[TopicPartition]string
-	offline map[string]error // log directories taken offline, and why
+	mu    sync.Mutex // guards the fields below; never held while a log's files are opened
+	logs  map[TopicPartition]*Log
+	dirOf map[TopicPartition]string
+	// hosted counts the logs of each directory, in dirOf or being created:
+	// where GetOrCreateLog puts the next one.
+	hosted map[string]int
+	// creating holds the logs GetOrCreateLog is creating, so that a second
+	// caller for the same partition waits for the first one's log.
+	creating map[TopicPartition]*logCreation
+	offline  map[string]error // log directories taken offline, and why
+}
+
+// logCreation is one log being created by GetOrCreateLog; done is closed
+// once l or err is set.
+type logCreation struct {
+	done chan struct{}
+	l    *Log
+	err  error
 }
 
 // NewManager validates the configuration; it does no I/O.
@@ -120,14 +134,16 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 		cfg.RecoveryThreadsPerDir = 1
 	}
 	return &Manager{
-		cfg:     cfg,
-		fs:      cfg.FS,
-		log:     cfg.Logger.WithField("component", "log_manager"),
-		rolled:  make(chan *Log, 1024),
-		cleaner: newCleanerState(),
-		logs:    map[TopicPartition]*Log{},
-		dirOf:   map[TopicPartition]string{},
-		offline: map[string]error{},
+		cfg:      cfg,
+		fs:       cfg.FS,
+		log:      cfg.Logger.WithField("component", "log_manager"),
+		rolled:   make(chan *Log, 1024),
+		cleaner:  newCleanerState(),
+		logs:     map[TopicPartition]*Log{},
+		dirOf:    map[TopicPartition]string{},
+		hosted:   map[string]int{},
+		creating: map[TopicPartition]*logCreation{},
+		offline:  map[string]error{},
 	}, nil
 }
 
@@ -264,6 +280,7 @@ func (m *Manager) loadDir(ctx context.Context, dir string) error {
 			}
 			m.logs[tp] = l
 			m.dirOf[tp] = dir
+			m.hosted[dir]++
 			m.mu.Unlock()
 		}()
 	}
@@ -313,6 +330,7 @@ func (m *Manager) closeLogsIn(dir string) {
 			m.logs[tp].Close()
 			delete(m.logs, tp)
 			delete(m.dirOf, tp)
+			m.hosted[dir]--
 		}
 	}
 }
@@ -367,28 +385,40 @@ func (m *Manager) Logs() []*Log {
 
 // GetOrCreateLog returns the partition's log, creating it empty in the online
 // directory holding the fewest partitions when it does not exist.
+//
+// Logs of different partitions are created concurrently: the manager's lock
+// is not held while a log's files are made (a LeaderAndIsr creating
+// thousands of replicas applies them in parallel). A second caller for a
+// partition being created waits for the first one's outcome.
 func (m *Manager) GetOrCreateLog(tp TopicPartition, cfg LogConfig) (*Log, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if l, ok := m.logs[tp]; ok {
+		m.mu.Unlock()
 		return l, nil
 	}
-	counts := map[string]int{}
-	for _, d := range m.dirOf {
-		counts[d]++
+	if c, ok := m.creating[tp]; ok {
+		m.mu.Unlock()
+		<-c.done
+		return c.l, c.err
 	}
 	var dir string
 	for _, d := range m.cfg.Dirs {
 		if _, off := m.offline[d]; off {
 			continue
 		}
-		if dir == "" || counts[d] < counts[dir] {
+		if dir == "" || m.hosted[d] < m.hosted[dir] {
 			dir = d
 		}
 	}
 	if dir == "" {
+		m.mu.Unlock()
 		return nil, fmt.Errorf("logstore: no online log directory for %s: %w", tp, ErrStorage)
 	}
+	c := &logCreation{done: make(chan struct{})}
+	m.creating[tp] = c
+	m.hosted[dir]++ // counted now, so that concurrent creations spread
+	m.mu.Unlock()
+
 	l, err := Open(Options{
 		Dir:            filepath.Join(dir, tp.DirName()),
 		TopicPartition: tp,
@@ -399,11 +429,29 @@ func (m *Manager) GetOrCreateLog(tp TopicPartition, cfg LogConfig) (*Log, error)
 		Logger:         m.cfg.Logger,
 		OnRoll:         m.onRoll,
 	})
+
+	m.mu.Lock()
+	delete(m.creating, tp)
+	if err == nil {
+		if off, ok := m.offline[dir]; ok {
+			// The directory went offline while the log was made:
+			// closeLogsIn did not see it, so it is dropped here.
+			l.Close()
+			l, err = nil, fmt.Errorf("logstore: log directory %s went offline while creating %s: %w: %w", dir, tp, ErrStorage, off)
+		}
+	}
+	if err != nil {
+		m.hosted[dir]--
+	} else {
+		m.logs[tp] = l
+		m.dirOf[tp] = dir
+	}
+	m.mu.Unlock()
+	c.l, c.err = l, err
+	close(c.done)
 	if err != nil {
 		return nil, err
 	}
-	m.logs[tp] = l
-	m.dirOf[tp] = dir
 	m.log.WithFields(logrus.Fields{"topic": tp.Topic, "partition": tp.Partition, "dir": dir}).Info("created log")
 	return l, nil
 }
@@ -413,10 +461,23 @@ func (m *Manager) GetOrCreateLog(tp TopicPartition, cfg LogConfig) (*Log, error)
 // removes rather than a half-deleted log it would load.
 func (m *Manager) DeleteLog(tp TopicPartition) error {
 	m.mu.Lock()
+	for {
+		// A log being created is deleted once it exists.
+		c, ok := m.creating[tp]
+		if !ok {
+			break
+		}
+		m.mu.Unlock()
+		<-c.done
+		m.mu.Lock()
+	}
 	l, ok := m.logs[tp]
 	dir := m.dirOf[tp]
 	delete(m.logs, tp)
 	delete(m.dirOf, tp)
+	if ok {
+		m.hosted[dir]--
+	}
 	m.mu.Unlock()
 	if !ok {
 		return nil

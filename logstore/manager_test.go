@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -268,5 +269,81 @@ func TestManagerLoadsManyPartitionsInParallel(t *testing.T) {
 		if l.LogEndOffset() != 2 {
 			t.Fatalf("%s: end offset %d", l.TopicPartition(), l.LogEndOffset())
 		}
+	}
+}
+
+// TestManagerCreatesLogsConcurrently: a log whose files are slow to make
+// does not hold up another partition's; a second caller for the same
+// partition gets the same log; a log deleted while it is being created is
+// gone once both have returned; and logs spread over the directories.
+func TestManagerCreatesLogsConcurrently(t *testing.T) {
+	faults := NewFaultFS(OSFS{})
+	entered, release := make(chan struct{}, 8), make(chan struct{})
+	faults.SetInject(func(op FaultOp, name string) error {
+		if op != FaultOpen || !strings.Contains(name, "slow-") {
+			return nil
+		}
+		select {
+		case <-release: // released: every later open goes through
+			return nil
+		default:
+		}
+		entered <- struct{}{} // one per log before release: its first file
+		<-release
+		return nil
+	})
+	dirs := []string{t.TempDir(), t.TempDir()}
+	m := newTestManager(t, dirs, func(c *ManagerConfig) { c.FS = faults })
+	slow, slowDeleted := TopicPartition{Topic: "slow", Partition: 0}, TopicPartition{Topic: "slow", Partition: 1}
+
+	type created struct {
+		l   *Log
+		err error
+	}
+	first, second := make(chan created, 1), make(chan created, 1)
+	go func() { l, err := m.GetOrCreateLog(slow, smallLogConfig()); first <- created{l, err} }()
+	<-entered // slow-0's first file is being opened, and stays so
+
+	fast := make(chan error, 1)
+	go func() {
+		_, err := m.GetOrCreateLog(TopicPartition{Topic: "fast", Partition: 0}, smallLogConfig())
+		fast <- err
+	}()
+	select {
+	case err := <-fast:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("creating one log waited for another partition's")
+	}
+	go func() { l, err := m.GetOrCreateLog(slow, smallLogConfig()); second <- created{l, err} }()
+
+	go func() { _, _ = m.GetOrCreateLog(slowDeleted, smallLogConfig()) }()
+	<-entered
+	deleted := make(chan error, 1)
+	go func() { deleted <- m.DeleteLog(slowDeleted) }()
+
+	close(release)
+	a, b := <-first, <-second
+	if a.err != nil || b.err != nil || a.l != b.l {
+		t.Fatalf("two callers for one partition: %v and %v, same log %v", a.err, b.err, a.l == b.l)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.GetLog(slowDeleted); ok {
+		t.Fatal("a log deleted while it was being created is still there")
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, slowDeleted.DirName())); err == nil {
+			t.Fatalf("the deleted log's folder is still in %s", d)
+		}
+	}
+	// fast-0 and slow-0 remain, one in each directory.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.hosted[dirs[0]] != 1 || m.hosted[dirs[1]] != 1 {
+		t.Fatalf("logs per directory %v, want one in each", m.hosted)
 	}
 }
