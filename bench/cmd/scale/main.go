@@ -55,7 +55,9 @@
 // Each broker's open descriptors and mappings are printed after the
 // topic is created: every segment holds its .log, .index and .timeindex
 // files open, so a broker needs about 3 descriptors per replica it hosts,
-// against RLIMIT_NOFILE (Go raises the soft limit to the hard one).
+// against RLIMIT_NOFILE (Go raises the soft limit to the hard one). The
+// command first raises its own limit, which the brokers inherit, to -nofile
+// (100,000 by default, Kafka's advice for brokers) when it may.
 //
 // Every wait is bounded, -timeout bounds the whole run, every broker is
 // stopped by PID at the end and the scratch directory (with all the data)
@@ -100,6 +102,7 @@ type config struct {
 	unflushed        int64
 	profileDir       string
 	profileSeconds   int
+	openFiles        uint64
 
 	cluster.Source
 	timeout time.Duration
@@ -128,6 +131,7 @@ func main() {
 	flag.IntVar(&cfg.rf, "rf", 3, "replication factor of the scale run's topic")
 	flag.DurationVar(&cfg.zkSessionTimeout, "zk-session-timeout", 6*time.Second, "the brokers' zookeeper.session.timeout.ms in the scale run")
 	flag.Int64Var(&cfg.unflushed, "unflushed", gib, "bytes produced to a broker's partitions before it is killed with kill -9 and restarted")
+	flag.Uint64Var(&cfg.openFiles, "nofile", kafkaAdvisedOpenFiles, "raise RLIMIT_NOFILE (inherited by the brokers) to at least this, if permitted")
 	flag.StringVar(&cfg.profileDir, "profile", "", "write CPU profiles of the brokers during the creation and the failover to this directory")
 	flag.IntVar(&cfg.profileSeconds, "profile-seconds", 20, "length of each CPU profile")
 	cfg.Source.RegisterFlags()
@@ -138,6 +142,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "scale: a flag is out of range (-rf 1 to 3, -mem-record-size 1 to 900000, sizes and counts not negative)")
 		os.Exit(2)
 	}
+	fmt.Println(raiseOpenFiles(cfg.openFiles))
 	cluster.Main("scale", cfg.timeout, func(ctx context.Context) error { return run(ctx, cfg) })
 }
 
