@@ -3,7 +3,9 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
@@ -108,6 +110,44 @@ func TestControlledShutdown(t *testing.T) {
 		um, ok := sender.metadataOf(c, tp(0))
 		return ok && um.Leader == b
 	})
+	// Leadership first: b's first LeaderAndIsr and UpdateMetadata of the
+	// shutdown carry p0 (moved to b) and not p1 (a left its ISR), which
+	// come in later requests.
+	eventually(t, "both steps' requests at b", func() bool {
+		_, ok := sender.metadataOf(b, tp(1))
+		um, _ := sender.metadataOf(b, tp(1))
+		return ok && um.LeaderEpoch == 1
+	})
+	var steps []string
+	for _, req := range sender.requests(b) {
+		var p0, p1 bool
+		switch r := req.(type) {
+		case *kmsg.LeaderAndISRRequest:
+			for _, ts := range r.TopicStates {
+				for _, ps := range ts.PartitionStates {
+					p0 = p0 || ts.Topic == "t" && ps.Partition == 0 && ps.LeaderEpoch == 1
+					p1 = p1 || ts.Topic == "t" && ps.Partition == 1 && ps.LeaderEpoch == 1
+				}
+			}
+		case *kmsg.UpdateMetadataRequest:
+			for _, ts := range r.TopicStates {
+				for _, ps := range ts.PartitionStates {
+					p0 = p0 || ts.Topic == "t" && ps.Partition == 0 && ps.LeaderEpoch == 1
+					p1 = p1 || ts.Topic == "t" && ps.Partition == 1 && ps.LeaderEpoch == 1
+				}
+			}
+		}
+		if p0 || p1 {
+			steps = append(steps, fmt.Sprintf("%s p0=%v p1=%v", kmsg.Key(req.Key()).Name(), p0, p1))
+		}
+	}
+	wantSteps := []string{
+		"LeaderAndISR p0=true p1=false", "UpdateMetadata p0=true p1=false",
+		"LeaderAndISR p0=false p1=true", "UpdateMetadata p0=false p1=true",
+	}
+	if !slices.Equal(steps, wantSteps) {
+		t.Fatalf("b's requests of the shutdown:\n%s\nwant\n%s", strings.Join(steps, "\n"), strings.Join(wantSteps, "\n"))
+	}
 	if lai, _ := sender.leaderAndISROf(a, tp(1)); lai.LeaderEpoch == 1 {
 		t.Fatalf("a, whose replica of p1 was stopped, was sent p1's LeaderAndIsr")
 	}

@@ -34,6 +34,8 @@ type recordingSender struct {
 	// refuseStop, if set, gives the error code a target answers a
 	// StopReplica with (0: NONE) for every partition.
 	refuseStop func(target int32, req *kmsg.StopReplicaRequest) int16
+	// sent: target broker -> every request it was sent, in order
+	sent map[int32][]kmsg.Request
 }
 
 func newRecordingSender() *recordingSender {
@@ -43,6 +45,7 @@ func newRecordingSender() *recordingSender {
 		lai:        map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition{},
 		laiLeaders: map[int32][]int32{},
 		stops:      map[int32][]*kmsg.StopReplicaRequest{},
+		sent:       map[int32][]kmsg.Request{},
 	}
 }
 
@@ -73,6 +76,7 @@ func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistrati
 	target := broker.Info.ID
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sent[target] = append(s.sent[target], req)
 	switch r := req.(type) {
 	case *kmsg.UpdateMetadataRequest:
 		var ids []int32
@@ -125,6 +129,13 @@ func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistrati
 		return resp, nil
 	}
 	return req.ResponseKind(), nil
+}
+
+// requests lists the requests target was sent, in order.
+func (s *recordingSender) requests(target int32) []kmsg.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent[target])
 }
 
 func (s *recordingSender) lastSeen(target int32) ([]int32, int32) {
