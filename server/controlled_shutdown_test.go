@@ -282,3 +282,63 @@ func TestControlledShutdownRetriesThenProceeds(t *testing.T) {
 			b1.shutdownControlled.Load(), b1.shutdownAttempts.Load())
 	}
 }
+
+// TestShutdownWithoutZooKeeper stops brokers whose ZooKeeper is gone. As
+// in Kafka, the controller lookup waits zookeeper.connection.timeout.ms
+// (3 s here) and then the controlled shutdown is given up, after one
+// attempt: it is not retried controlled.shutdown.max.retries times for
+// controller.socket.timeout.ms each (3 x 30 s). Both the controller and
+// another broker stop within a bound far below that.
+func TestShutdownWithoutZooKeeper(t *testing.T) {
+	srv := zktest.Start(t)
+	zkConnect := srv.Chroot(t)
+	brokers := map[int32]*Broker{}
+	stops := map[int32]func(){}
+	var seeds []string
+	for id := int32(1); id <= 2; id++ {
+		cfg := testBrokerConfig(t, id, zkConnect)
+		cfg.ControlledShutdownRetryBackoff = 5 * time.Second // Kafka's default
+		brokers[id], stops[id] = startStoppable(t, cfg)
+		seeds = append(seeds, brokers[id].Addrs()[0].String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitForBrokers(t, cl, 2)
+	// A replicated topic, so that both brokers lead and follow.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "replicated", 1, 2
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	resp, err := req.RequestWith(ctx, cl)
+	cancel()
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %+v %v", resp, err)
+	}
+	waitForISR(t, cl, "replicated", "ISR of 2", func(p kmsg.MetadataResponseTopicPartition) bool { return len(p.ISR) == 2 })
+	_, controllerID, _ := partitionMetadata(t, cl, "replicated")
+	if controllerID != 1 && controllerID != 2 {
+		t.Fatalf("controller %d", controllerID)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	order := []int32{3 - controllerID, controllerID} // the other broker, then the controller
+	for _, id := range order {
+		t0 := time.Now()
+		stops[id]()
+		took := time.Since(t0)
+		if took > 20*time.Second {
+			t.Errorf("broker %d took %v to stop without ZooKeeper, want well under 20s", id, took)
+		}
+		if brokers[id].shutdownControlled.Load() || brokers[id].shutdownAttempts.Load() != 1 {
+			t.Errorf("broker %d: controlled %v after %d attempts; want given up after 1",
+				id, brokers[id].shutdownControlled.Load(), brokers[id].shutdownAttempts.Load())
+		}
+		t.Logf("broker %d stopped in %v", id, took.Round(time.Millisecond))
+	}
+}
