@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -118,29 +117,7 @@ func TestControlledShutdown(t *testing.T) {
 		um, _ := sender.metadataOf(b, tp(1))
 		return ok && um.LeaderEpoch == 1
 	})
-	var steps []string
-	for _, req := range sender.requests(b) {
-		var p0, p1 bool
-		switch r := req.(type) {
-		case *kmsg.LeaderAndISRRequest:
-			for _, ts := range r.TopicStates {
-				for _, ps := range ts.PartitionStates {
-					p0 = p0 || ts.Topic == "t" && ps.Partition == 0 && ps.LeaderEpoch == 1
-					p1 = p1 || ts.Topic == "t" && ps.Partition == 1 && ps.LeaderEpoch == 1
-				}
-			}
-		case *kmsg.UpdateMetadataRequest:
-			for _, ts := range r.TopicStates {
-				for _, ps := range ts.PartitionStates {
-					p0 = p0 || ts.Topic == "t" && ps.Partition == 0 && ps.LeaderEpoch == 1
-					p1 = p1 || ts.Topic == "t" && ps.Partition == 1 && ps.LeaderEpoch == 1
-				}
-			}
-		}
-		if p0 || p1 {
-			steps = append(steps, fmt.Sprintf("%s p0=%v p1=%v", kmsg.Key(req.Key()).Name(), p0, p1))
-		}
-	}
+	steps := partitionSteps(sender.requests(b), "t", 1, 0, 1)
 	wantSteps := []string{
 		"LeaderAndISR p0=true p1=false", "UpdateMetadata p0=true p1=false",
 		"LeaderAndISR p0=false p1=true", "UpdateMetadata p0=false p1=true",

@@ -399,7 +399,8 @@ func (t *term) alive(id int32) bool {
 // brokers, every topic and partition state, elects leaders for partitions
 // that lost theirs and creates the states of partitions that have none,
 // then re-syncs every broker: LeaderAndIsr for all its partitions and the
-// full UpdateMetadata. It returns the armed watches (nil, never firing,
+// full UpdateMetadata, the partitions whose leader moved going first in a
+// pair of their own (sendLeaderMovesFirst). It returns the armed watches (nil, never firing,
 // when ZooKeeper could not be read: the session events then decide).
 //
 // Topic deletions requested before the term are resumed (Kafka's
@@ -420,12 +421,14 @@ func (t *term) start(ctx context.Context) (brokerWatch, topicWatch, deleteWatch 
 	if err != nil {
 		return brokerWatch, topicWatch, deleteWatch, err
 	}
-	_, created, err := t.reconcile(ctx, nil)
+	before := t.leaders()
+	changed, created, err := t.reconcile(ctx, nil)
 	if err != nil {
 		return brokerWatch, topicWatch, deleteWatch, err
 	}
 	ids := slices.Sorted(maps.Keys(t.brokers))
-	t.sendLeaderAndISR(nil, created, ids)
+	sent := t.sendLeaderMovesFirst(before, changed, created, true)
+	t.sendLeaderAndISRExcept(nil, created, ids, sent)
 	t.sendUpdateMetadata(nil, nil, ids)
 	t.sendDeletionStopReplicas(started, nil)
 	return brokerWatch, topicWatch, deleteWatch, t.completeDeletions(ctx)
@@ -459,14 +462,18 @@ func (t *term) onTopicChange(ctx context.Context) (<-chan zkutil.WatchEvent, err
 // partitions whose ISR member returned come back; the replicas of changed
 // partitions get LeaderAndIsr, brokers that joined LeaderAndIsr for all
 // their partitions and the full UpdateMetadata, the others UpdateMetadata
-// with the live brokers and the partitions that changed.
+// with the live brokers and the partitions that changed. The partitions
+// whose leader moved go first, in requests of their own
+// (sendLeaderMovesFirst).
 func (t *term) onBrokerChange(ctx context.Context) (<-chan zkutil.WatchEvent, error) {
 	watch, joined, died, bounced := t.refreshBrokers(ctx)
+	before := t.leaders()
 	changed, created, err := t.reconcile(ctx, bounced)
 	if err != nil {
 		return watch, err
 	}
-	t.sendLeaderAndISR(changed, created, joined)
+	sent := t.sendLeaderMovesFirst(before, changed, created, len(joined) > 0)
+	t.sendLeaderAndISRExcept(changed, created, joined, sent)
 	touched := t.touching(append(slices.Clone(joined), died...))
 	maps.Copy(touched, changed)
 	t.sendUpdateMetadata(touched, nil, joined)
