@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/go-zookeeper/zk"
@@ -144,16 +145,95 @@ func (c *Client) CreatePartitionState(ctx context.Context, f Fence, tp TopicPart
 }
 
 // CreatePartitionStates creates many partitions' states (as
-// CreatePartitionState), pipelined; the results are in the order of
-// states.
+// CreatePartitionState); the results are in the order of states.
+//
+// As SetPartitionStates does, it writes in transactions of up to
+// stateWriteBatch partitions behind one fence check, several in flight,
+// each creating the partitions' partitions/<p> and state znodes, once each
+// topic's partitions/ znode is there. A transaction that fails (a znode
+// already there, a lost connection) is done again one partition at a
+// time, which gives each partition its own outcome; one whose fence check
+// fails fails all of its partitions with ErrEpochFenced.
 func (c *Client) CreatePartitionStates(ctx context.Context, f Fence, states []PartitionStateWrite) []PartitionStateResult {
 	out := make([]PartitionStateResult, len(states))
-	c.parallel(len(states), func(i int) {
+	var valid []int
+	topics := map[string]bool{}
+	for i, w := range states {
 		r := &out[i]
-		r.TopicPartition, r.State = states[i].TopicPartition, states[i].State
-		r.ZkVersion, r.Err = c.CreatePartitionState(ctx, f, r.TopicPartition, r.State)
+		r.TopicPartition, r.State = w.TopicPartition, w.State
+		if err := checkName("topic", w.Topic); err != nil {
+			r.Err = err
+			continue
+		}
+		valid = append(valid, i)
+		topics[w.Topic] = true
+	}
+	names := make([]string, 0, len(topics))
+	for name := range topics {
+		names = append(names, name)
+	}
+	parentErrs := make([]error, len(names))
+	c.parallel(len(names), func(i int) {
+		if _, err := c.fencedCreate(ctx, f, partitionsPath(names[i]), nil, zk.FlagPersistent); err != nil && !errors.Is(err, ErrNodeExists) {
+			parentErrs[i] = err
+		}
+	})
+	for i, err := range parentErrs {
+		if err != nil {
+			for _, j := range valid {
+				if states[j].Topic == names[i] {
+					out[j].Err = err
+				}
+			}
+		}
+	}
+	valid = slices.DeleteFunc(valid, func(i int) bool { return out[i].Err != nil })
+	batches := (len(valid) + stateWriteBatch - 1) / stateWriteBatch
+	c.parallel(batches, func(b int) {
+		idx := valid[b*stateWriteBatch : min((b+1)*stateWriteBatch, len(valid))]
+		if c.createStatesBatch(ctx, f, states, idx, out) {
+			return
+		}
+		for _, i := range idx {
+			r := &out[i]
+			r.ZkVersion, r.Err = c.CreatePartitionState(ctx, f, r.TopicPartition, r.State)
+		}
 	})
 	return out
+}
+
+// createStatesBatch makes one attempt at creating the partition and state
+// znodes of states[idx] in one transaction behind f, and reports whether
+// it filled out for them: all created, or the fence failed.
+func (c *Client) createStatesBatch(ctx context.Context, f Fence, states []PartitionStateWrite, idx []int, out []PartitionStateResult) bool {
+	if ctx.Err() != nil || c.closed() {
+		return false // the one-by-one writes report it
+	}
+	ops := make([]any, 0, 2*len(idx)+1)
+	if f.set {
+		ops = append(ops, &zk.CheckVersionRequest{Path: c.abs(controllerEpochPath), Version: f.epochZkVersion})
+	}
+	acl := zk.WorldACL(zk.PermAll)
+	for _, i := range idx {
+		tp := states[i].TopicPartition
+		ops = append(ops,
+			&zk.CreateRequest{Path: c.abs(partitionPath(tp)), Acl: acl, Flags: zk.FlagPersistent},
+			&zk.CreateRequest{Path: c.abs(partitionStatePath(tp)), Data: encodePartitionState(states[i].State), Acl: acl, Flags: zk.FlagPersistent})
+	}
+	_, failed, err := c.multi(ops...)
+	switch {
+	case err == nil:
+		for _, i := range idx {
+			out[i].ZkVersion = 0
+		}
+		return true
+	case f.set && failed == 0:
+		for _, i := range idx {
+			out[i].Err = &fencedError{expected: f.epochZkVersion}
+		}
+		return true
+	}
+	return false
 }
 
 // SetPartitionState writes a partition's state if its znode is still at

@@ -289,3 +289,85 @@ func TestSetPartitionStatesBatched(t *testing.T) {
 		t.Errorf("after the fenced batch: version %d, %v; want 1", v, err)
 	}
 }
+
+// TestCreatePartitionStatesBatched checks that CreatePartitionStates
+// creates in transactions of stateWriteBatch partitions (those of one
+// transaction share its zxid), that a transaction meeting a state that is
+// there already falls back to one create per partition, and that a failed
+// fence fails every partition and creates nothing.
+func TestCreatePartitionStatesBatched(t *testing.T) {
+	t.Parallel()
+	cs := clients(t, 2)
+	c, next := cs[0], cs[1]
+	ctx := testContext(t)
+	const partitions = 2*stateWriteBatch + 50
+	const existing = stateWriteBatch + 30 // in the second transaction
+	a := TopicAssignment{Partitions: map[int32][]int32{}}
+	for p := range int32(partitions) {
+		a.Partitions[p] = []int32{1, 2, 3}
+	}
+	for _, topic := range []string{"t", "u"} {
+		if err := c.CreateTopic(ctx, topic, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := c.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := func(topic string) []PartitionStateWrite {
+		var ws []PartitionStateWrite
+		for p := range int32(partitions) {
+			ws = append(ws, PartitionStateWrite{TopicPartition: TopicPartition{topic, p},
+				State: PartitionState{Leader: 1, ISR: []int32{1, 2, 3}, ControllerEpoch: e.Epoch}})
+		}
+		return ws
+	}
+	ws := writes("t")
+	if _, err := c.CreatePartitionState(ctx, e.Fence(), ws[existing].TopicPartition, ws[existing].State); err != nil {
+		t.Fatal(err)
+	}
+	czxids := map[int64]int{}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), ws) {
+		if i == existing {
+			if !errors.Is(r.Err, ErrNodeExists) {
+				t.Errorf("the existing state: %v, want ErrNodeExists", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil || r.ZkVersion != 0 || r.TopicPartition != ws[i].TopicPartition {
+			t.Fatalf("CreatePartitionStates[%d] = %+v", i, r)
+		}
+		s, _, err := c.PartitionState(ctx, r.TopicPartition)
+		if err != nil || !reflect.DeepEqual(s, ws[i].State) {
+			t.Fatalf("partition %d after the batch: %+v %v", i, s, err)
+		}
+		_, st, _ := c.get(ctx, partitionStatePath(r.TopicPartition))
+		czxids[st.Czxid]++
+	}
+	var whole []int
+	for _, n := range czxids {
+		if n > 1 {
+			whole = append(whole, n)
+		}
+	}
+	slices.Sort(whole)
+	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(czxids) != 2+stateWriteBatch-1 {
+		t.Errorf("transactions of more than one create: %v, %d distinct zxids; want %v and %d", whole, len(czxids), want, 2+stateWriteBatch-1)
+	}
+
+	if err := c.DeleteController(ctx, e.Fence()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.RegisterController(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), writes("u")) {
+		if !errors.Is(r.Err, ErrEpochFenced) {
+			t.Fatalf("a fenced controller's create %d: %v, want ErrEpochFenced", i, r.Err)
+		}
+	}
+	if _, _, err := c.PartitionState(ctx, TopicPartition{"u", 0}); !errors.Is(err, ErrNoNode) {
+		t.Errorf("after the fenced batch: %v, want ErrNoNode", err)
+	}
+}
