@@ -494,16 +494,23 @@ func (t *term) refreshBrokers(ctx context.Context) (watch <-chan zkutil.WatchEve
 		t.log.WithError(err).Warn("reading live brokers failed")
 		return nil, nil, nil, nil
 	}
+	// The registrations are read in parallel (pipelined on the session).
+	regs := make([]zkutil.BrokerRegistration, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { regs[i], errs[i] = t.c.cfg.ZK.Broker(ctx, id) })
+	}
+	wg.Wait()
 	live := map[int32]zkutil.BrokerRegistration{}
-	for _, id := range ids {
-		reg, err := t.c.cfg.ZK.Broker(ctx, id)
-		if err != nil {
+	for i, id := range ids {
+		if err := errs[i]; err != nil {
 			if !errors.Is(err, zkutil.ErrNoNode) {
 				t.log.WithError(err).WithField("broker_id", id).Warn("reading broker registration failed")
 			}
 			continue
 		}
-		live[id] = reg
+		live[id] = regs[i]
 	}
 	for id, s := range t.senders {
 		reg, ok := live[id]
