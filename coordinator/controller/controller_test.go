@@ -393,3 +393,59 @@ func TestLeaderMovesGoFirst(t *testing.T) {
 		})
 	}
 }
+
+// stallingSender holds the LeaderAndIsr requests to one broker until
+// release closes (or the send is cancelled), and passes everything else
+// to a recordingSender.
+type stallingSender struct {
+	*recordingSender
+	stalled int32
+	release chan struct{}
+}
+
+func (s *stallingSender) Send(ctx context.Context, broker zkutil.BrokerRegistration, req kmsg.Request) (kmsg.Response, error) {
+	if _, ok := req.(*kmsg.LeaderAndISRRequest); ok && broker.Info.ID == s.stalled {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.recordingSender.Send(ctx, broker, req)
+}
+
+// TestSlowBrokerDelaysNoOther checks that the requests to one broker do
+// not wait for another's: with the LeaderAndIsr to one broker stalled, the
+// other brokers get theirs and the UpdateMetadata for a new topic.
+func TestSlowBrokerDelaysNoOther(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	const slow = 3
+	sender := &stallingSender{recordingSender: newRecordingSender(), stalled: slow, release: make(chan struct{})}
+	defer close(sender.release)
+	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, slow, sender)}
+	ctl := controllerOf(t, members...)
+	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	tp := zkutil.TopicPartition{Topic: "t", Partition: 0}
+	if err := ctl.zk.CreateTopic(context.Background(), "t", zkutil.TopicAssignment{
+		TopicID: zkutil.NewUUID(), Partitions: map[int32][]int32{0: {1, 2, slow}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the others told of the new partition", func() bool {
+		for _, id := range []int32{1, 2} {
+			if _, ok := sender.leaderAndISROf(id, tp); !ok {
+				return false
+			}
+			if um, ok := sender.metadataOf(id, tp); !ok || um.Leader != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, ok := sender.leaderAndISROf(slow, tp); ok {
+		t.Fatal("the stalled broker got its LeaderAndIsr")
+	}
+	if _, ok := sender.metadataOf(slow, tp); ok {
+		t.Fatal("the stalled broker's UpdateMetadata overtook its LeaderAndIsr")
+	}
+}
