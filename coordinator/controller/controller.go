@@ -92,6 +92,9 @@ type Controller struct {
 	// term ends (onLoop, alter_isr.go).
 	calls    chan loopCall
 	termDone chan struct{}
+
+	quiesced    chan struct{} // closed by Quiesce (alter_isr.go)
+	quiesceOnce sync.Once
 }
 
 // New builds a controller; it starts nothing.
@@ -111,6 +114,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.WithFields(logrus.Fields{"component": "controller", "broker_id": cfg.BrokerID}),
 		activeID: -1,
+		quiesced: make(chan struct{}),
 	}, nil
 }
 
