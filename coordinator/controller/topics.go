@@ -123,6 +123,7 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 	changed, created = tpSet{}, tpSet{}
 	aliveNow := t.alive
 	aliveFirst := func(id int32) bool { return t.alive(id) && !slices.Contains(bounced, id) }
+	uncleanMemo := map[string]bool{}
 	for attempt := 0; attempt < maxWriteAttempts; attempt++ {
 		var creates, sets []zkutil.PartitionStateWrite
 		for _, tp := range t.sortedPartitions() {
@@ -136,7 +137,7 @@ func (t *term) reconcile(ctx context.Context, bounced []int32) (changed, created
 				}
 				continue
 			}
-			unclean := t.uncleanAllowed(ctx, tp.Topic, p) // the topic's override, read only when needed
+			unclean := t.uncleanAllowedMemo(ctx, tp.Topic, p, uncleanMemo) // the topic's override, read only when needed
 			s1, ch1 := reconcilePartition(p.replicas, p.state, aliveFirst, t.canLead(aliveFirst), unclean, t.epoch)
 			s2, ch2 := reconcilePartition(p.replicas, s1, aliveNow, t.canLead(aliveNow), unclean, t.epoch)
 			if ch1 || ch2 {
