@@ -13,7 +13,9 @@ package server
 // Per version: v0 uses request header v0 (no client id; network handles
 // it); v1 is v0; v2 adds the broker epoch; v3 is flexible (KIP-482). The
 // request waits for the controller's loop at most
-// controller.socket.timeout.ms, then gets REQUEST_TIMED_OUT.
+// controller.socket.timeout.ms, then gets REQUEST_TIMED_OUT; when this
+// broker starts shutting down meanwhile, it gets NOT_CONTROLLER at once
+// (controller.Quiesce), and the sender looks for the next controller.
 
 import (
 	"context"

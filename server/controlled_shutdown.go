@@ -30,6 +30,14 @@ import (
 // controlled.shutdown.max.retries attempts in all. It reports whether the
 // controller answered with nothing left, and the attempts made; the
 // shutdown goes on either way. Cancelling ctx stops it at once.
+//
+// When ZooKeeper cannot be reached within zookeeper.connection.timeout.ms
+// to look the controller up, the broker gives up on the controlled
+// shutdown at once, without further attempts: Kafka's lookup then fails
+// with ZooKeeperClientTimeoutException, which ends its controlled shutdown
+// (KafkaServer.shutdown swallows it and goes on). Without ZooKeeper no
+// controller could move anything anyway, and retrying would hold the
+// shutdown for max.retries times the timeout.
 func (b *Broker) controlledShutdown(ctx context.Context, zkc *zkutil.Client) (ok bool, attempts int) {
 	listener, found := b.cfg.InterBrokerListener()
 	if !found {
@@ -50,6 +58,10 @@ func (b *Broker) controlledShutdown(ctx context.Context, zkc *zkutil.Client) (ok
 		case err == nil:
 			log.WithFields(logrus.Fields{"attempt": attempt, "remaining_partitions": remaining}).
 				Info("controlled shutdown left partitions led here")
+		case errors.Is(err, errZooKeeperUnreachable):
+			log.WithError(err).WithField("attempt", attempt).
+				Warn("proceeding with an uncontrolled shutdown: ZooKeeper cannot be reached to find the controller")
+			return false, attempt
 		default:
 			log.WithError(err).WithField("attempt", attempt).Warn("controlled shutdown attempt failed")
 		}
@@ -70,19 +82,12 @@ func (b *Broker) controlledShutdown(ctx context.Context, zkc *zkutil.Client) (ok
 // controlledShutdownOnce makes one attempt and returns the number of
 // partitions the controller says the broker still leads.
 func (b *Broker) controlledShutdownOnce(ctx context.Context, zkc *zkutil.Client, listener string, timeout time.Duration) (int, error) {
+	info, reg, err := b.lookUpController(ctx, zkc)
+	if err != nil {
+		return 0, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	info, ok, err := zkc.Controller(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("reading /controller: %w", err)
-	}
-	if !ok {
-		return 0, errors.New("no controller")
-	}
-	reg, err := zkc.Broker(ctx, info.BrokerID)
-	if err != nil {
-		return 0, fmt.Errorf("reading controller %d's registration: %w", info.BrokerID, err)
-	}
 	var addr string
 	for _, ep := range reg.Info.Endpoints {
 		if ep.Name == listener {
@@ -118,4 +123,42 @@ func (b *Broker) controlledShutdownOnce(ctx context.Context, zkc *zkutil.Client,
 		return 0, fmt.Errorf("controller %d refused: %w", info.BrokerID, err)
 	}
 	return len(resp.PartitionsRemaining), nil
+}
+
+// errZooKeeperUnreachable: ZooKeeper did not answer the controller lookup
+// within zookeeper.connection.timeout.ms.
+var errZooKeeperUnreachable = errors.New("ZooKeeper unreachable")
+
+// lookUpController reads /controller and the controller's registration,
+// waiting for ZooKeeper at most zookeeper.connection.timeout.ms (Kafka's
+// ZooKeeperClient waits that long for a connection before failing a
+// request); beyond that the error matches errZooKeeperUnreachable.
+func (b *Broker) lookUpController(ctx context.Context, zkc *zkutil.Client) (zkutil.ControllerInfo, zkutil.BrokerRegistration, error) {
+	wait := b.cfg.ZooKeeperConnectionTimeout
+	if wait <= 0 {
+		wait = b.cfg.ZooKeeperSessionTimeout
+	}
+	if wait <= 0 {
+		wait = 18 * time.Second
+	}
+	lctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	unreachable := func(what string, err error) error {
+		if ctx.Err() == nil && errors.Is(lctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("%w within zookeeper.connection.timeout.ms=%d: %s: %v", errZooKeeperUnreachable, wait.Milliseconds(), what, err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	info, ok, err := zkc.Controller(lctx)
+	if err != nil {
+		return info, zkutil.BrokerRegistration{}, unreachable("reading /controller", err)
+	}
+	if !ok {
+		return info, zkutil.BrokerRegistration{}, errors.New("no controller")
+	}
+	reg, err := zkc.Broker(lctx, info.BrokerID)
+	if err != nil {
+		return info, reg, unreachable(fmt.Sprintf("reading controller %d's registration", info.BrokerID), err)
+	}
+	return info, reg, nil
 }

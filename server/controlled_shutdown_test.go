@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"sync"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/gregor-broker/gregor/conf"
 	"github.com/gregor-broker/gregor/internal/zktest"
+	"github.com/gregor-broker/gregor/network"
+	"github.com/sirupsen/logrus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -280,5 +283,147 @@ func TestControlledShutdownRetriesThenProceeds(t *testing.T) {
 	if b1.shutdownControlled.Load() || b1.shutdownAttempts.Load() != 2 {
 		t.Fatalf("broker 1: controlled %v after %d attempts, want false after 2",
 			b1.shutdownControlled.Load(), b1.shutdownAttempts.Load())
+	}
+}
+
+// signalHook closes fired when a message is logged.
+type signalHook struct {
+	message string
+	fired   chan struct{}
+	once    sync.Once
+}
+
+func (h *signalHook) Levels() []logrus.Level { return logrus.AllLevels }
+
+func (h *signalHook) Fire(e *logrus.Entry) error {
+	if e.Message == h.message {
+		h.once.Do(func() { close(h.fired) })
+	}
+	return nil
+}
+
+// TestShutdownWithoutZooKeeper stops brokers whose ZooKeeper is gone. As
+// in Kafka, the controller lookup waits zookeeper.connection.timeout.ms
+// (3 s here) and then the controlled shutdown is given up, after one
+// attempt: it is not retried controlled.shutdown.max.retries times for
+// controller.socket.timeout.ms each (3 x 30 s). A request waiting for the
+// controller's loop, stuck on ZooKeeper, is answered NOT_CONTROLLER when
+// the controller's broker stops, rather than hold its drain for
+// controller.socket.timeout.ms (30 s). Both the controller and another
+// broker stop within a bound far below those.
+func TestShutdownWithoutZooKeeper(t *testing.T) {
+	srv := zktest.Start(t)
+	zkConnect := srv.Chroot(t)
+	brokers := map[int32]*Broker{}
+	stops := map[int32]func(){}
+	hooks := map[int32]*signalHook{}
+	var seeds []string
+	for id := int32(1); id <= 2; id++ {
+		cfg := testBrokerConfig(t, id, zkConnect)
+		cfg.ControlledShutdownRetryBackoff = 5 * time.Second // Kafka's default
+		hooks[id] = &signalHook{message: "broker shutting down: moving its leadership and ISR places away", fired: make(chan struct{})}
+		log := logrus.New()
+		log.SetOutput(io.Discard)
+		log.AddHook(hooks[id])
+		b, err := New(cfg, logrus.NewEntry(log))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- b.Run(ctx) }()
+		stopped := false
+		stops[id] = func() {
+			if stopped {
+				return
+			}
+			stopped = true
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("broker stopped with %v", err)
+				}
+			case <-time.After(60 * time.Second):
+				t.Errorf("broker did not stop within 60s")
+			}
+		}
+		t.Cleanup(stops[id])
+		select {
+		case <-b.Ready():
+		case err := <-done:
+			t.Fatalf("broker failed to start: %v", err)
+		}
+		brokers[id] = b
+		seeds = append(seeds, b.Addrs()[0].String())
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	waitForBrokers(t, cl, 2)
+	// A replicated topic, so that both brokers lead and follow.
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "replicated", 1, 2
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	resp, err := req.RequestWith(ctx, cl)
+	cancel()
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create topic: %+v %v", resp, err)
+	}
+	waitForISR(t, cl, "replicated", "ISR of 2", func(p kmsg.MetadataResponseTopicPartition) bool { return len(p.ISR) == 2 })
+	_, controllerID, _ := partitionMetadata(t, cl, "replicated")
+	if controllerID != 1 && controllerID != 2 {
+		t.Fatalf("controller %d", controllerID)
+	}
+	if err := srv.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The other broker's ControlledShutdown reaches the controller, whose
+	// loop then waits on ZooKeeper.
+	other := 3 - controllerID
+	client, err := network.NewClient(network.ClientConfig{Addr: brokers[controllerID].Addrs()[0].String(), ClientID: "test",
+		DialTimeout: 5 * time.Second, RequestTimeout: 60 * time.Second, ReconnectBackoff: 50 * time.Millisecond, ReconnectBackoffMax: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	answered := make(chan kmsg.Response, 1)
+	go func() {
+		csReq := kmsg.NewPtrControlledShutdownRequest()
+		csReq.Version, csReq.BrokerID, csReq.BrokerEpoch = 3, other, brokers[other].handlers.brokerEpoch.Load()
+		resp, _ := client.Request(context.Background(), csReq)
+		answered <- resp
+	}()
+	select {
+	case <-hooks[controllerID].fired:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the controller never handled the ControlledShutdown")
+	}
+	order := []int32{other, controllerID} // the other broker, then the controller
+	for _, id := range order {
+		t0 := time.Now()
+		stops[id]()
+		took := time.Since(t0)
+		if took > 20*time.Second {
+			t.Errorf("broker %d took %v to stop without ZooKeeper, want well under 20s", id, took)
+		}
+		if brokers[id].shutdownControlled.Load() || brokers[id].shutdownAttempts.Load() != 1 {
+			t.Errorf("broker %d: controlled %v after %d attempts; want given up after 1",
+				id, brokers[id].shutdownControlled.Load(), brokers[id].shutdownAttempts.Load())
+		}
+		t.Logf("broker %d stopped in %v", id, took.Round(time.Millisecond))
+	}
+	select {
+	case resp := <-answered:
+		if cs, ok := resp.(*kmsg.ControlledShutdownResponse); !ok || cs.ErrorCode != kerr.NotController.Code {
+			t.Errorf("the ControlledShutdown waiting at the stopped controller: %+v, want NOT_CONTROLLER", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the ControlledShutdown waiting at the stopped controller was never answered")
 	}
 }

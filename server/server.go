@@ -254,6 +254,10 @@ func (b *Broker) Run(ctx context.Context) error {
 		// drain until their timeout; later ones answer at once.
 		b.handlers.admin.close()
 		b.handlers.fetches.close()
+		// Other brokers' requests waiting for this broker's controller
+		// (AlterIsr, ControlledShutdown) answer NOT_CONTROLLER now: it is
+		// about to resign, and its loop may be stuck on ZooKeeper.
+		ctrl.Quiesce()
 		// Parked JoinGroup and SyncGroup requests answer
 		// COORDINATOR_NOT_AVAILABLE now, and the coordinator's timers
 		// stop, so that the clients look for the group's new home.

@@ -284,13 +284,26 @@ func (c *Client) fencedCreate(ctx context.Context, f Fence, p string, data []byt
 // fencedSet sets a znode's data behind f (plainly with NoFence), if its
 // version is expected.
 func (c *Client) fencedSet(ctx context.Context, f Fence, p string, data []byte, expected int32) (Stat, error) {
-	if !f.set {
+	return c.fencedSetResolving(ctx, f, p, data, expected, false)
+}
+
+// fencedSetResolving is fencedSet; with maybeApplied, the write may have
+// been applied already (by a transaction whose answer was lost), so that a
+// version conflict on the first attempt is checked against it too.
+func (c *Client) fencedSetResolving(ctx context.Context, f Fence, p string, data []byte, expected int32, maybeApplied bool) (Stat, error) {
+	if !f.set && !maybeApplied {
 		return c.set(ctx, p, data, expected)
 	}
 	var st Stat
 	err := c.doWrite(ctx, func(attempt int) error {
-		res, err := c.runFenced(f, &zk.SetDataRequest{Path: c.abs(p), Data: data, Version: expected})
-		if attempt > 0 && errors.Is(err, zk.ErrBadVersion) {
+		var res zk.MultiResponse
+		var err error
+		if f.set {
+			res, err = c.runFenced(f, &zk.SetDataRequest{Path: c.abs(p), Data: data, Version: expected})
+		} else {
+			res.Stat, err = c.conn.Set(c.abs(p), data, expected)
+		}
+		if (attempt > 0 || maybeApplied) && errors.Is(err, zk.ErrBadVersion) {
 			if resolved, ok := c.resolveSet(ctx, p, data, expected); ok {
 				res.Stat, err = &resolved, nil
 			}

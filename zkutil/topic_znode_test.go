@@ -3,6 +3,7 @@ package zkutil
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -196,5 +197,177 @@ func TestWatchTopicAssignments(t *testing.T) {
 	case ev := <-watches["a"]:
 		t.Errorf("a's watch fired without a change: %+v", ev)
 	default:
+	}
+}
+
+// TestSetPartitionStatesBatched checks that SetPartitionStates writes in
+// transactions of stateWriteBatch partitions (those of one transaction
+// share its zxid), that a transaction with a conflicting write falls back
+// to one write per partition, the others going through, and that a failed
+// fence fails every partition.
+func TestSetPartitionStatesBatched(t *testing.T) {
+	t.Parallel()
+	cs := clients(t, 2)
+	c, next := cs[0], cs[1]
+	ctx := testContext(t)
+	const partitions = 2*stateWriteBatch + 50
+	const conflicting = stateWriteBatch + 30 // in the second transaction
+	a := TopicAssignment{Partitions: map[int32][]int32{}}
+	for p := range int32(partitions) {
+		a.Partitions[p] = []int32{1, 2, 3}
+	}
+	if err := c.CreateTopic(ctx, "t", a); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var writes []PartitionStateWrite
+	for p := range int32(partitions) {
+		writes = append(writes, PartitionStateWrite{TopicPartition: TopicPartition{"t", p},
+			State: PartitionState{Leader: 1, ISR: []int32{1, 2, 3}, ControllerEpoch: e.Epoch}})
+	}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), writes) {
+		if r.Err != nil {
+			t.Fatalf("CreatePartitionStates[%d] = %+v", i, r)
+		}
+	}
+	if _, err := c.SetPartitionState(ctx, e.Fence(), writes[conflicting].TopicPartition, writes[conflicting].State, 0); err != nil {
+		t.Fatal(err)
+	}
+	for i := range writes {
+		writes[i].State.ISR = []int32{1, 2}
+		writes[i].State.LeaderEpoch = 1
+	}
+	mzxids := map[int64]int{}
+	for i, r := range c.SetPartitionStates(ctx, e.Fence(), writes) {
+		if i == conflicting {
+			if !errors.Is(r.Err, ErrVersionConflict) || errors.Is(r.Err, ErrEpochFenced) {
+				t.Errorf("the conflicting write: %v, want ErrVersionConflict", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil || r.ZkVersion != 1 || r.TopicPartition != writes[i].TopicPartition {
+			t.Fatalf("SetPartitionStates[%d] = %+v", i, r)
+		}
+		_, st, err := c.get(ctx, partitionStatePath(r.TopicPartition))
+		if err != nil || st.Version != 1 {
+			t.Fatalf("partition %d after the batch: %+v %v", i, st, err)
+		}
+		mzxids[st.Mzxid]++
+	}
+	// The first and third transactions went through whole; the second's
+	// 99 others were written one by one.
+	var whole []int
+	for _, n := range mzxids {
+		if n > 1 {
+			whole = append(whole, n)
+		}
+	}
+	slices.Sort(whole)
+	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(mzxids) != 2+stateWriteBatch-1 {
+		t.Errorf("transactions of more than one write: %v, %d distinct zxids; want %v and %d", whole, len(mzxids), want, 2+stateWriteBatch-1)
+	}
+
+	// Another controller is elected: every write of the old one is fenced.
+	if err := c.DeleteController(ctx, e.Fence()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.RegisterController(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i := range writes {
+		writes[i].ZkVersion = 1
+	}
+	for i, r := range c.SetPartitionStates(ctx, e.Fence(), writes) {
+		if i != conflicting && !errors.Is(r.Err, ErrEpochFenced) {
+			t.Fatalf("a fenced controller's write %d: %v, want ErrEpochFenced", i, r.Err)
+		}
+	}
+	if _, v, err := c.PartitionState(ctx, writes[0].TopicPartition); err != nil || v != 1 {
+		t.Errorf("after the fenced batch: version %d, %v; want 1", v, err)
+	}
+}
+
+// TestCreatePartitionStatesBatched checks that CreatePartitionStates
+// creates in transactions of stateWriteBatch partitions (those of one
+// transaction share its zxid), that a transaction meeting a state that is
+// there already falls back to one create per partition, and that a failed
+// fence fails every partition and creates nothing.
+func TestCreatePartitionStatesBatched(t *testing.T) {
+	t.Parallel()
+	cs := clients(t, 2)
+	c, next := cs[0], cs[1]
+	ctx := testContext(t)
+	const partitions = 2*stateWriteBatch + 50
+	const existing = stateWriteBatch + 30 // in the second transaction
+	a := TopicAssignment{Partitions: map[int32][]int32{}}
+	for p := range int32(partitions) {
+		a.Partitions[p] = []int32{1, 2, 3}
+	}
+	for _, topic := range []string{"t", "u"} {
+		if err := c.CreateTopic(ctx, topic, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := c.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := func(topic string) []PartitionStateWrite {
+		var ws []PartitionStateWrite
+		for p := range int32(partitions) {
+			ws = append(ws, PartitionStateWrite{TopicPartition: TopicPartition{topic, p},
+				State: PartitionState{Leader: 1, ISR: []int32{1, 2, 3}, ControllerEpoch: e.Epoch}})
+		}
+		return ws
+	}
+	ws := writes("t")
+	if _, err := c.CreatePartitionState(ctx, e.Fence(), ws[existing].TopicPartition, ws[existing].State); err != nil {
+		t.Fatal(err)
+	}
+	czxids := map[int64]int{}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), ws) {
+		if i == existing {
+			if !errors.Is(r.Err, ErrNodeExists) {
+				t.Errorf("the existing state: %v, want ErrNodeExists", r.Err)
+			}
+			continue
+		}
+		if r.Err != nil || r.ZkVersion != 0 || r.TopicPartition != ws[i].TopicPartition {
+			t.Fatalf("CreatePartitionStates[%d] = %+v", i, r)
+		}
+		s, _, err := c.PartitionState(ctx, r.TopicPartition)
+		if err != nil || !reflect.DeepEqual(s, ws[i].State) {
+			t.Fatalf("partition %d after the batch: %+v %v", i, s, err)
+		}
+		_, st, _ := c.get(ctx, partitionStatePath(r.TopicPartition))
+		czxids[st.Czxid]++
+	}
+	var whole []int
+	for _, n := range czxids {
+		if n > 1 {
+			whole = append(whole, n)
+		}
+	}
+	slices.Sort(whole)
+	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(czxids) != 2+stateWriteBatch-1 {
+		t.Errorf("transactions of more than one create: %v, %d distinct zxids; want %v and %d", whole, len(czxids), want, 2+stateWriteBatch-1)
+	}
+
+	if err := c.DeleteController(ctx, e.Fence()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next.RegisterController(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range c.CreatePartitionStates(ctx, e.Fence(), writes("u")) {
+		if !errors.Is(r.Err, ErrEpochFenced) {
+			t.Fatalf("a fenced controller's create %d: %v, want ErrEpochFenced", i, r.Err)
+		}
+	}
+	if _, _, err := c.PartitionState(ctx, TopicPartition{"u", 0}); !errors.Is(err, ErrNoNode) {
+		t.Errorf("after the fenced batch: %v, want ErrNoNode", err)
 	}
 }

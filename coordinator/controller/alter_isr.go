@@ -33,13 +33,32 @@ func (c *Controller) closeCalls() {
 	c.calls, c.termDone = nil, nil
 }
 
+// Quiesce makes the controller refuse the brokers' requests for its loop
+// (AlterIsr, ControlledShutdown, reassignment requests) from now on, and
+// answer those waiting, with NOT_CONTROLLER, at once. The broker calls it
+// when it starts shutting down: its controller is about to resign, and a
+// request waiting for a loop that is stuck (on an unreachable ZooKeeper,
+// say) would otherwise hold the broker's drain of requests in flight for
+// controller.socket.timeout.ms. The sender then looks for the next
+// controller. Kafka's handlers do not wait for its controller's event
+// queue, which drops what is queued when it shuts down.
+func (c *Controller) Quiesce() {
+	c.quiesceOnce.Do(func() { close(c.quiesced) })
+}
+
 // onLoop runs fn on the running term's loop and waits until it returned.
-// It fails with kerr.NotController when this broker does not lead or its
-// term ends first, and with kerr.RequestTimedOut when ctx ends first (fn
-// may then still run, later; its results are dropped).
+// It fails with kerr.NotController when this broker does not lead, its
+// term ends first or the controller is quiesced, and with
+// kerr.RequestTimedOut when ctx ends first (fn may then still run, later;
+// its results are dropped).
 func (c *Controller) onLoop(ctx context.Context, fn func(ctx context.Context, t *term) error) error {
 	if ctx.Err() != nil {
 		return kerr.RequestTimedOut
+	}
+	select {
+	case <-c.quiesced:
+		return kerr.NotController
+	default:
 	}
 	c.mu.Lock()
 	calls, termDone := c.calls, c.termDone
@@ -56,6 +75,8 @@ func (c *Controller) onLoop(ctx context.Context, fn func(ctx context.Context, t 
 	case calls <- call:
 	case <-termDone:
 		return kerr.NotController
+	case <-c.quiesced:
+		return kerr.NotController
 	case <-ctx.Done():
 		return kerr.RequestTimedOut
 	}
@@ -65,6 +86,13 @@ func (c *Controller) onLoop(ctx context.Context, fn func(ctx context.Context, t 
 	case <-termDone:
 		select {
 		case <-finished: // done before the term ended
+			return nil
+		default:
+			return kerr.NotController
+		}
+	case <-c.quiesced:
+		select {
+		case <-finished:
 			return nil
 		default:
 			return kerr.NotController

@@ -35,12 +35,17 @@ import (
 //     stays). Kafka 2.8 sends that StopReplica with the leader epoch the
 //     broker holds, which a broker refuses as fenced; here it goes after
 //     the write, with the new epoch, or -1 where nothing changed;
-//   - writes the new states behind the controller epoch fence, sends
-//     LeaderAndIsr to the live replicas of the partitions whose state
-//     changed (the broker shutting down included for those it led, which
-//     makes it a follower, as Kafka's controlled-shutdown election sends to
-//     replicas of shutting-down brokers too; not for those it followed,
-//     whose replica it just stopped), and UpdateMetadata to every broker;
+//   - in two steps, as Kafka does: first the leaderships, then the ISR
+//     places. Each step writes its new states behind the controller epoch
+//     fence (batched, zkutil.SetPartitionStates) and sends LeaderAndIsr to
+//     the live replicas of the partitions whose state changed and
+//     UpdateMetadata to every broker. The leadership step's LeaderAndIsr
+//     goes to the broker shutting down too, which makes it a follower (as
+//     Kafka's controlled-shutdown election sends to replicas of
+//     shutting-down brokers); the ISR step's does not, its replicas being
+//     stopped. So the new leaders, and every broker's metadata, learn of
+//     the moved leaderships without waiting for the ISR step's writes or
+//     for the brokers to apply its (larger) LeaderAndIsr;
 //   - answers with the partitions of more than one replica it still leads
 //     (remaining_partitions): the broker tries again, after a backoff, up
 //     to controlled.shutdown.max.retries times. Partitions with a single
@@ -91,70 +96,62 @@ func (t *term) controlledShutdown(ctx context.Context, req *kmsg.ControlledShutd
 	}
 	t.shuttingDown[id] = true
 
-	var writes []zkutil.PartitionStateWrite
+	// Leadership first, on its own (Kafka's doControlledShutdown moves
+	// the leaders in one batch of requests, then takes the broker out of
+	// the ISRs it follows in another): the new leaders' LeaderAndIsr and
+	// everyone's UpdateMetadata carry only the partitions that changed
+	// hands, so brokers apply them, and clients see the new leaders,
+	// without waiting for the ISR shrinks of the partitions it follows.
+	var leads, follows []zkutil.PartitionStateWrite
 	var stops []zkutil.TopicPartition // partitions it follows
-	led := tpSet{}
 	for _, tp := range t.replicasOn(id) {
 		p := t.partition(tp)
 		if len(p.replicas) < 2 {
 			continue
 		}
 		next := p.state
+		next.LeaderEpoch = p.state.LeaderEpoch + 1
+		next.ControllerEpoch = t.epoch
+		w := zkutil.PartitionStateWrite{TopicPartition: tp, ZkVersion: p.zkVersion}
 		if p.state.Leader == id {
 			leader, isr := ElectControlledShutdownLeader(p.replicas, p.state.ISR, t.alive, t.isShuttingDown)
 			if leader == NoLeader {
 				continue
 			}
 			next.Leader, next.ISR = leader, isr
-			led[tp] = true
-		} else {
-			stops = append(stops, tp)
-			if !slices.Contains(p.state.ISR, id) || len(p.state.ISR) == 1 {
-				continue
-			}
-			next.ISR = slices.DeleteFunc(slices.Clone(p.state.ISR), func(r int32) bool { return r == id })
+			w.State = next
+			leads = append(leads, w)
+			continue
 		}
-		next.LeaderEpoch = p.state.LeaderEpoch + 1
-		next.ControllerEpoch = t.epoch
-		writes = append(writes, zkutil.PartitionStateWrite{TopicPartition: tp, State: next, ZkVersion: p.zkVersion})
+		stops = append(stops, tp)
+		if !slices.Contains(p.state.ISR, id) || len(p.state.ISR) == 1 {
+			continue
+		}
+		next.ISR = slices.DeleteFunc(slices.Clone(p.state.ISR), func(r int32) bool { return r == id })
+		w.State = next
+		follows = append(follows, w)
 	}
-	changed := tpSet{}
-	if len(writes) > 0 {
-		var reread []zkutil.TopicPartition
-		for _, r := range t.c.cfg.ZK.SetPartitionStates(ctx, t.fence, writes) {
-			p := t.partition(r.TopicPartition)
-			switch {
-			case r.Err == nil:
-				p.state, p.zkVersion = r.State, r.ZkVersion
-				changed[r.TopicPartition] = true
-				t.stateLog(r.TopicPartition).WithFields(logrus.Fields{
-					"leader": r.State.Leader, "leader_epoch": r.State.LeaderEpoch, "isr": r.State.ISR, "shutting_down": id,
-				}).Info("partition state changed for a controlled shutdown")
-			case errors.Is(r.Err, zkutil.ErrEpochFenced):
-				return nil, r.Err
-			case errors.Is(r.Err, zkutil.ErrVersionConflict):
-				reread = append(reread, r.TopicPartition)
-			default:
-				log.WithError(r.Err).WithField("partition", r.TopicPartition.String()).Warn("writing partition state failed")
-			}
-		}
-		if len(reread) > 0 {
-			if err := t.readStates(ctx, reread); err != nil {
-				log.WithError(err).Warn("re-reading partition states failed")
-			}
-			for _, tp := range reread {
-				changed[tp] = true
-			}
-		}
+	moved, err := t.writeShutdownStates(ctx, id, leads)
+	if err != nil {
+		return nil, err
+	}
+	// The broker shutting down gets these too: it becomes a follower.
+	t.sendLeaderAndISRSkipping(moved, func(int32, zkutil.TopicPartition) bool { return false })
+	if len(moved) > 0 {
+		t.sendUpdateMetadata(moved, nil, nil)
+	}
+
+	shrunk, err := t.writeShutdownStates(ctx, id, follows)
+	if err != nil {
+		return nil, err
 	}
 	if s, ok := t.senders[id]; ok && len(stops) > 0 {
-		s.enqueue(t.stopReplicaKeep(reg, stops, changed))
+		s.enqueue(t.stopReplicaKeep(reg, stops, shrunk))
 	}
-	t.sendLeaderAndISRSkipping(changed, func(broker int32, tp zkutil.TopicPartition) bool {
-		return broker == id && !led[tp]
-	})
-	if len(changed) > 0 {
-		t.sendUpdateMetadata(changed, nil, nil)
+	// Not to the broker shutting down, whose replicas were just stopped.
+	t.sendLeaderAndISRSkipping(shrunk, func(broker int32, _ zkutil.TopicPartition) bool { return broker == id })
+	if len(shrunk) > 0 {
+		t.sendUpdateMetadata(shrunk, nil, nil)
 	}
 	for _, tp := range t.replicasOn(id) {
 		if p := t.partition(tp); p.state.Leader == id && len(p.replicas) > 1 {
@@ -165,6 +162,47 @@ func (t *term) controlledShutdown(ctx context.Context, req *kmsg.ControlledShutd
 	}
 	log.WithField("remaining_partitions", len(resp.PartitionsRemaining)).Info("controlled shutdown step done")
 	return resp, nil
+}
+
+// writeShutdownStates writes the states of a controlled shutdown of
+// broker id behind the term's fence and returns the partitions whose state
+// changed: those written, and those found changed by another writer (a
+// version conflict), which are re-read and left to the broker's next
+// attempt. An error matching zkutil.ErrEpochFenced means another
+// controller took over.
+func (t *term) writeShutdownStates(ctx context.Context, id int32, writes []zkutil.PartitionStateWrite) (tpSet, error) {
+	changed := tpSet{}
+	if len(writes) == 0 {
+		return changed, nil
+	}
+	var reread []zkutil.TopicPartition
+	for _, r := range t.c.cfg.ZK.SetPartitionStates(ctx, t.fence, writes) {
+		p := t.partition(r.TopicPartition)
+		switch {
+		case r.Err == nil:
+			p.state, p.zkVersion = r.State, r.ZkVersion
+			changed[r.TopicPartition] = true
+			t.stateLog(r.TopicPartition).WithFields(logrus.Fields{
+				"leader": r.State.Leader, "leader_epoch": r.State.LeaderEpoch, "isr": r.State.ISR, "shutting_down": id,
+			}).Info("partition state changed for a controlled shutdown")
+		case errors.Is(r.Err, zkutil.ErrEpochFenced):
+			return nil, r.Err
+		case errors.Is(r.Err, zkutil.ErrVersionConflict):
+			reread = append(reread, r.TopicPartition)
+		default:
+			t.log.WithError(r.Err).WithFields(logrus.Fields{"broker_id": id, "partition": r.TopicPartition.String()}).
+				Warn("writing partition state failed")
+		}
+	}
+	if len(reread) > 0 {
+		if err := t.readStates(ctx, reread); err != nil {
+			t.log.WithError(err).WithField("broker_id", id).Warn("re-reading partition states failed")
+		}
+		for _, tp := range reread {
+			changed[tp] = true
+		}
+	}
+	return changed, nil
 }
 
 // sendLeaderAndISRSkipping sends the live replicas of parts a LeaderAndIsr

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
 	"github.com/gregor-broker/gregor/zkutil"
@@ -108,6 +111,22 @@ func TestControlledShutdown(t *testing.T) {
 		um, ok := sender.metadataOf(c, tp(0))
 		return ok && um.Leader == b
 	})
+	// Leadership first: b's first LeaderAndIsr and UpdateMetadata of the
+	// shutdown carry p0 (moved to b) and not p1 (a left its ISR), which
+	// come in later requests.
+	eventually(t, "both steps' requests at b", func() bool {
+		_, ok := sender.metadataOf(b, tp(1))
+		um, _ := sender.metadataOf(b, tp(1))
+		return ok && um.LeaderEpoch == 1
+	})
+	steps := partitionSteps(sender.requests(b), "t", 1, 0, 1)
+	wantSteps := []string{
+		"LeaderAndISR p0=true p1=false", "UpdateMetadata p0=true p1=false",
+		"LeaderAndISR p0=false p1=true", "UpdateMetadata p0=false p1=true",
+	}
+	if !slices.Equal(steps, wantSteps) {
+		t.Fatalf("b's requests of the shutdown:\n%s\nwant\n%s", strings.Join(steps, "\n"), strings.Join(wantSteps, "\n"))
+	}
 	if lai, _ := sender.leaderAndISROf(a, tp(1)); lai.LeaderEpoch == 1 {
 		t.Fatalf("a, whose replica of p1 was stopped, was sent p1's LeaderAndIsr")
 	}
@@ -149,5 +168,89 @@ func TestControlledShutdown(t *testing.T) {
 	r, err = ctl.ctrl.AlterISR(context.Background(), alterISRRequest(b, brokerEpoch(t, ctl.zk, b), tp(0), 1, v0, b, c, a))
 	if err != nil || r.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Fatalf("adding a restarted broker to the ISR: %+v %v", r, err)
+	}
+}
+
+// stallingZK is a ZooKeeper client whose partition state writes, once
+// stall is set, hang until their context ends, as with an unreachable
+// ZooKeeper (zkutil retries until then); entered gets a value each time
+// one starts hanging.
+type stallingZK struct {
+	*zkutil.Client
+	stall   *atomic.Bool
+	entered chan struct{}
+}
+
+func (z stallingZK) SetPartitionStates(ctx context.Context, f zkutil.Fence, updates []zkutil.PartitionStateWrite) []zkutil.PartitionStateResult {
+	if !z.stall.Load() {
+		return z.Client.SetPartitionStates(ctx, f, updates)
+	}
+	select {
+	case z.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	out := make([]zkutil.PartitionStateResult, len(updates))
+	for i, u := range updates {
+		out[i] = zkutil.PartitionStateResult{TopicPartition: u.TopicPartition, Err: ctx.Err()}
+	}
+	return out
+}
+
+// TestQuiesceAnswersWaitingRequests checks that a request waiting for the
+// controller's loop, which is stuck on ZooKeeper, is answered
+// NOT_CONTROLLER as soon as the controller is quiesced (the broker is
+// shutting down), and that later ones are refused at once.
+func TestQuiesceAnswersWaitingRequests(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	sender := newRecordingSender()
+	stall := &atomic.Bool{}
+	entered := make(chan struct{}, 1)
+	start := func(id int32) *member {
+		return startMemberWith(t, connect, id, sender, func(cfg *Config) {
+			cfg.ZK = stallingZK{Client: cfg.ZK.(*zkutil.Client), stall: stall, entered: entered}
+		})
+	}
+	members := []*member{start(1), start(2), start(3)}
+	ctl := controllerOf(t, members...)
+	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	rest := others(ctl.id, members...)
+	a, b := rest[0], rest[1]
+	tp := zkutil.TopicPartition{Topic: "t", Partition: 0}
+	if err := ctl.zk.CreateTopic(context.Background(), "t", zkutil.TopicAssignment{
+		TopicID: zkutil.NewUUID(), Partitions: map[int32][]int32{0: {a, b, ctl.id}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stateIs(t, ctl.zk, tp, "a state", func(s zkutil.PartitionState) bool { return len(s.ISR) == 3 })
+
+	stall.Store(true)
+	epochA := brokerEpoch(t, ctl.zk, a)
+	answered := make(chan error, 1)
+	go func() {
+		_, err := ctl.ctrl.ControlledShutdown(context.Background(), controlledShutdownRequest(a, epochA))
+		answered <- err
+	}()
+	select {
+	case <-entered:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the controlled shutdown never wrote")
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("answered while the loop is stuck: %v", err)
+	default:
+	}
+	ctl.ctrl.Quiesce()
+	select {
+	case err := <-answered:
+		if !errors.Is(err, kerr.NotController) {
+			t.Fatalf("the waiting ControlledShutdown: %v, want NOT_CONTROLLER", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting ControlledShutdown was not answered after Quiesce")
+	}
+	if _, err := ctl.ctrl.AlterISR(context.Background(), alterISRRequest(a, epochA, tp, 0, 0, a, b)); !errors.Is(err, kerr.NotController) {
+		t.Fatalf("AlterIsr after Quiesce: %v, want NOT_CONTROLLER", err)
 	}
 }

@@ -92,6 +92,9 @@ type Controller struct {
 	// term ends (onLoop, alter_isr.go).
 	calls    chan loopCall
 	termDone chan struct{}
+
+	quiesced    chan struct{} // closed by Quiesce (alter_isr.go)
+	quiesceOnce sync.Once
 }
 
 // New builds a controller; it starts nothing.
@@ -111,6 +114,7 @@ func New(cfg Config) (*Controller, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.WithFields(logrus.Fields{"component": "controller", "broker_id": cfg.BrokerID}),
 		activeID: -1,
+		quiesced: make(chan struct{}),
 	}, nil
 }
 
@@ -399,7 +403,8 @@ func (t *term) alive(id int32) bool {
 // brokers, every topic and partition state, elects leaders for partitions
 // that lost theirs and creates the states of partitions that have none,
 // then re-syncs every broker: LeaderAndIsr for all its partitions and the
-// full UpdateMetadata. It returns the armed watches (nil, never firing,
+// full UpdateMetadata, the partitions whose leader moved going first in a
+// pair of their own (sendLeaderMovesFirst). It returns the armed watches (nil, never firing,
 // when ZooKeeper could not be read: the session events then decide).
 //
 // Topic deletions requested before the term are resumed (Kafka's
@@ -420,12 +425,14 @@ func (t *term) start(ctx context.Context) (brokerWatch, topicWatch, deleteWatch 
 	if err != nil {
 		return brokerWatch, topicWatch, deleteWatch, err
 	}
-	_, created, err := t.reconcile(ctx, nil)
+	before := t.leaders()
+	changed, created, err := t.reconcile(ctx, nil)
 	if err != nil {
 		return brokerWatch, topicWatch, deleteWatch, err
 	}
 	ids := slices.Sorted(maps.Keys(t.brokers))
-	t.sendLeaderAndISR(nil, created, ids)
+	sent := t.sendLeaderMovesFirst(before, changed, created, true)
+	t.sendLeaderAndISRExcept(nil, created, ids, sent)
 	t.sendUpdateMetadata(nil, nil, ids)
 	t.sendDeletionStopReplicas(started, nil)
 	return brokerWatch, topicWatch, deleteWatch, t.completeDeletions(ctx)
@@ -459,14 +466,18 @@ func (t *term) onTopicChange(ctx context.Context) (<-chan zkutil.WatchEvent, err
 // partitions whose ISR member returned come back; the replicas of changed
 // partitions get LeaderAndIsr, brokers that joined LeaderAndIsr for all
 // their partitions and the full UpdateMetadata, the others UpdateMetadata
-// with the live brokers and the partitions that changed.
+// with the live brokers and the partitions that changed. The partitions
+// whose leader moved go first, in requests of their own
+// (sendLeaderMovesFirst).
 func (t *term) onBrokerChange(ctx context.Context) (<-chan zkutil.WatchEvent, error) {
 	watch, joined, died, bounced := t.refreshBrokers(ctx)
+	before := t.leaders()
 	changed, created, err := t.reconcile(ctx, bounced)
 	if err != nil {
 		return watch, err
 	}
-	t.sendLeaderAndISR(changed, created, joined)
+	sent := t.sendLeaderMovesFirst(before, changed, created, len(joined) > 0)
+	t.sendLeaderAndISRExcept(changed, created, joined, sent)
 	touched := t.touching(append(slices.Clone(joined), died...))
 	maps.Copy(touched, changed)
 	t.sendUpdateMetadata(touched, nil, joined)
@@ -487,16 +498,23 @@ func (t *term) refreshBrokers(ctx context.Context) (watch <-chan zkutil.WatchEve
 		t.log.WithError(err).Warn("reading live brokers failed")
 		return nil, nil, nil, nil
 	}
+	// The registrations are read in parallel (pipelined on the session).
+	regs := make([]zkutil.BrokerRegistration, len(ids))
+	errs := make([]error, len(ids))
+	var wg sync.WaitGroup
+	for i, id := range ids {
+		wg.Go(func() { regs[i], errs[i] = t.c.cfg.ZK.Broker(ctx, id) })
+	}
+	wg.Wait()
 	live := map[int32]zkutil.BrokerRegistration{}
-	for _, id := range ids {
-		reg, err := t.c.cfg.ZK.Broker(ctx, id)
-		if err != nil {
+	for i, id := range ids {
+		if err := errs[i]; err != nil {
 			if !errors.Is(err, zkutil.ErrNoNode) {
 				t.log.WithError(err).WithField("broker_id", id).Warn("reading broker registration failed")
 			}
 			continue
 		}
-		live[id] = reg
+		live[id] = regs[i]
 	}
 	for id, s := range t.senders {
 		reg, ok := live[id]

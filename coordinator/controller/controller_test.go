@@ -2,8 +2,10 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +36,8 @@ type recordingSender struct {
 	// refuseStop, if set, gives the error code a target answers a
 	// StopReplica with (0: NONE) for every partition.
 	refuseStop func(target int32, req *kmsg.StopReplicaRequest) int16
+	// sent: target broker -> every request it was sent, in order
+	sent map[int32][]kmsg.Request
 }
 
 func newRecordingSender() *recordingSender {
@@ -43,6 +47,7 @@ func newRecordingSender() *recordingSender {
 		lai:        map[int32]map[zkutil.TopicPartition]kmsg.LeaderAndISRRequestTopicPartition{},
 		laiLeaders: map[int32][]int32{},
 		stops:      map[int32][]*kmsg.StopReplicaRequest{},
+		sent:       map[int32][]kmsg.Request{},
 	}
 }
 
@@ -73,6 +78,7 @@ func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistrati
 	target := broker.Info.ID
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.sent[target] = append(s.sent[target], req)
 	switch r := req.(type) {
 	case *kmsg.UpdateMetadataRequest:
 		var ids []int32
@@ -125,6 +131,13 @@ func (s *recordingSender) Send(_ context.Context, broker zkutil.BrokerRegistrati
 		return resp, nil
 	}
 	return req.ResponseKind(), nil
+}
+
+// requests lists the requests target was sent, in order.
+func (s *recordingSender) requests(target int32) []kmsg.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.sent[target])
 }
 
 func (s *recordingSender) lastSeen(target int32) ([]int32, int32) {
@@ -295,4 +308,144 @@ func TestControllerResignsWhenItsSessionExpires(t *testing.T) {
 		ok, e := m.ctrl.IsController()
 		return ok && e > epoch
 	})
+}
+
+// partitionSteps summarises the LeaderAndIsr and UpdateMetadata requests
+// of reqs that carry partition p0 or p1 of topic at leader epoch epoch, in
+// order: "LeaderAndISR p0=true p1=false" and the like.
+func partitionSteps(reqs []kmsg.Request, topic string, epoch, p0, p1 int32) []string {
+	var steps []string
+	for _, req := range reqs {
+		var has0, has1 bool
+		see := func(tp string, partition, leaderEpoch int32) {
+			has0 = has0 || tp == topic && partition == p0 && leaderEpoch == epoch
+			has1 = has1 || tp == topic && partition == p1 && leaderEpoch == epoch
+		}
+		switch r := req.(type) {
+		case *kmsg.LeaderAndISRRequest:
+			for _, ts := range r.TopicStates {
+				for _, ps := range ts.PartitionStates {
+					see(ts.Topic, ps.Partition, ps.LeaderEpoch)
+				}
+			}
+		case *kmsg.UpdateMetadataRequest:
+			for _, ts := range r.TopicStates {
+				for _, ps := range ts.PartitionStates {
+					see(ts.Topic, ps.Partition, ps.LeaderEpoch)
+				}
+			}
+		}
+		if has0 || has1 {
+			steps = append(steps, fmt.Sprintf("%s p0=%v p1=%v", kmsg.Key(req.Key()).Name(), has0, has1))
+		}
+	}
+	return steps
+}
+
+// TestLeaderMovesGoFirst checks that when a broker dies, and when the
+// controller dies (the new controller's start), the partitions whose
+// leader moved reach a survivor in a LeaderAndIsr and an UpdateMetadata of
+// their own, before the partitions whose ISR only shrank (Kafka's
+// onBrokerFailure order).
+func TestLeaderMovesGoFirst(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		controllerDies bool
+	}{
+		{name: "broker failure"},
+		{name: "controller failover", controllerDies: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			members, ctl, sender := threeMembers(t)
+			rest := others(ctl.id, members...)
+			a, b, c := rest[0], rest[1], ctl.id // a dies
+			if tt.controllerDies {
+				a, b, c = ctl.id, rest[0], rest[1]
+			}
+			tp := func(p int32) zkutil.TopicPartition { return zkutil.TopicPartition{Topic: "t", Partition: p} }
+			if err := ctl.zk.CreateTopic(context.Background(), "t", zkutil.TopicAssignment{
+				TopicID: zkutil.NewUUID(),
+				Partitions: map[int32][]int32{
+					0: {a, b, c}, // a leads: leadership moves to b
+					1: {b, a, c}, // a follows: it leaves the ISR
+				},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for p := int32(0); p < 2; p++ {
+				stateIs(t, ctl.zk, tp(p), "states", func(s zkutil.PartitionState) bool { return len(s.ISR) == 3 })
+			}
+			memberByID(members, a).stop()
+			want := []string{
+				"LeaderAndISR p0=true p1=false", "UpdateMetadata p0=true p1=false",
+				"LeaderAndISR p0=false p1=true", "UpdateMetadata p0=true p1=true",
+			}
+			var steps []string
+			eventually(t, "both partitions' new states in b's metadata", func() bool {
+				steps = partitionSteps(sender.requests(b), "t", 1, 0, 1)
+				return slices.ContainsFunc(steps, func(s string) bool {
+					return strings.HasPrefix(s, "UpdateMetadata") && strings.HasSuffix(s, "p1=true")
+				})
+			})
+			if len(steps) < len(want) || !slices.Equal(steps[:len(want)], want) {
+				t.Fatalf("b's requests after a died:\n%s\nwant\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// stallingSender holds the LeaderAndIsr requests to one broker until
+// release closes (or the send is cancelled), and passes everything else
+// to a recordingSender.
+type stallingSender struct {
+	*recordingSender
+	stalled int32
+	release chan struct{}
+}
+
+func (s *stallingSender) Send(ctx context.Context, broker zkutil.BrokerRegistration, req kmsg.Request) (kmsg.Response, error) {
+	if _, ok := req.(*kmsg.LeaderAndISRRequest); ok && broker.Info.ID == s.stalled {
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.recordingSender.Send(ctx, broker, req)
+}
+
+// TestSlowBrokerDelaysNoOther checks that the requests to one broker do
+// not wait for another's: with the LeaderAndIsr to one broker stalled, the
+// other brokers get theirs and the UpdateMetadata for a new topic.
+func TestSlowBrokerDelaysNoOther(t *testing.T) {
+	connect := zktest.Shared(t).Chroot(t)
+	const slow = 3
+	sender := &stallingSender{recordingSender: newRecordingSender(), stalled: slow, release: make(chan struct{})}
+	defer close(sender.release)
+	members := []*member{startMember(t, connect, 1, sender), startMember(t, connect, 2, sender), startMember(t, connect, slow, sender)}
+	ctl := controllerOf(t, members...)
+	eventually(t, "all brokers known", func() bool { ids, _ := sender.lastSeen(ctl.id); return len(ids) == 3 })
+	tp := zkutil.TopicPartition{Topic: "t", Partition: 0}
+	if err := ctl.zk.CreateTopic(context.Background(), "t", zkutil.TopicAssignment{
+		TopicID: zkutil.NewUUID(), Partitions: map[int32][]int32{0: {1, 2, slow}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the others told of the new partition", func() bool {
+		for _, id := range []int32{1, 2} {
+			if _, ok := sender.leaderAndISROf(id, tp); !ok {
+				return false
+			}
+			if um, ok := sender.metadataOf(id, tp); !ok || um.Leader != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if _, ok := sender.leaderAndISROf(slow, tp); ok {
+		t.Fatal("the stalled broker got its LeaderAndIsr")
+	}
+	if _, ok := sender.metadataOf(slow, tp); ok {
+		t.Fatal("the stalled broker's UpdateMetadata overtook its LeaderAndIsr")
+	}
 }

@@ -344,6 +344,15 @@ const uncleanLeaderElectionKey = "unclean.leader.election.enable"
 // and needs no /config/changes listener; a read that fails logs and falls
 // back to the broker's setting, the safe choice when that is false.
 func (t *term) uncleanAllowed(ctx context.Context, topic string, p *partition) bool {
+	return t.uncleanAllowedMemo(ctx, topic, p, nil)
+}
+
+// uncleanAllowedMemo is uncleanAllowed remembering in memo, when not nil,
+// what it decided for each topic whose override it read: an event that
+// finds thousands of a topic's partitions offline (RF 1 on a dead broker)
+// reads the topic's config once, not once per partition, one after the
+// other.
+func (t *term) uncleanAllowedMemo(ctx context.Context, topic string, p *partition, memo map[string]bool) bool {
 	dflt := t.c.cfg.UncleanLeaderElection
 	if p == nil || !p.hasState {
 		return dflt
@@ -354,6 +363,19 @@ func (t *term) uncleanAllowed(ctx context.Context, topic string, p *partition) b
 	if slices.ContainsFunc(p.state.ISR, t.alive) {
 		return dflt
 	}
+	if v, ok := memo[topic]; ok {
+		return v
+	}
+	v := t.readUncleanOverride(ctx, topic, dflt)
+	if memo != nil {
+		memo[topic] = v
+	}
+	return v
+}
+
+// readUncleanOverride reads the topic's unclean.leader.election.enable
+// override; dflt when it has none, or it cannot be read or parsed.
+func (t *term) readUncleanOverride(ctx context.Context, topic string, dflt bool) bool {
 	cfg, err := t.c.cfg.ZK.EntityConfig(ctx, zkutil.ConfigTopics, topic)
 	if err != nil {
 		t.log.WithError(err).WithField("topic", topic).Warn("reading the topic's config failed; using the broker's unclean.leader.election.enable")

@@ -370,6 +370,16 @@ func TestUncleanAllowedReadsTopicOverride(t *testing.T) {
 			if got := tm.uncleanAllowed(context.Background(), "t", tm.partition(tpOf("t", 0))); got != tc.want || reads != tc.wantReads {
 				t.Errorf("uncleanAllowed = %v after %d reads, want %v after %d", got, reads, tc.want, tc.wantReads)
 			}
+			// With a memo, as reconcile keeps for one event, another
+			// partition of the topic reads nothing more.
+			tm.addPartition("t", 1, []int32{2, 1}, 2, tc.isr)
+			reads = 0
+			memo := map[string]bool{}
+			for p := int32(0); p < 2; p++ {
+				if got := tm.uncleanAllowedMemo(context.Background(), "t", tm.partition(tpOf("t", p)), memo); got != tc.want || reads != tc.wantReads {
+					t.Errorf("partition %d with a memo: %v after %d reads, want %v after %d", p, got, reads, tc.want, tc.wantReads)
+				}
+			}
 		})
 	}
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
-	"github.com/gregor-broker/gregor/bench/internal/cluster"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gregor-broker/gregor/bench/internal/cluster"
 
 	"github.com/gregor-broker/gregor/internal/zktest"
 )
@@ -25,5 +28,36 @@ func TestRun(t *testing.T) {
 		Source: cluster.Source{Src: "../../.."}, timeout: 3 * time.Minute}
 	if err := run(ctx, cfg); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestWatchLog checks that watchLog sees a line appended after it started,
+// even written in two pieces, and not one written before.
+func TestWatchLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broker.log")
+	if err := os.WriteFile(path, []byte("old: controlled shutdown succeeded\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	before := watchLog(ctx, path, "controlled shutdown succeeded")
+	if _, ok := before(); ok {
+		t.Fatal("saw a line written before the watch began")
+	}
+	seen := watchLog(ctx, path, "controlled shutdown succeeded")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	t0 := time.Now()
+	for _, piece := range []string{"level=info msg=\"controlled shut", "down succeeded\" attempt=1\n"} {
+		if _, err := f.WriteString(piece); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at, ok := seen()
+	if !ok || at.Before(t0) {
+		t.Fatalf("seen %v at %v; want seen after %v", ok, at, t0)
 	}
 }

@@ -180,6 +180,7 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 		}
 	}
 	victim, survivors = c[victimID-1], without(c, victimID)
+	csAnswered := watchLog(ctx, victim.LogPath, "controlled shutdown succeeded")
 	t0 = time.Now()
 	stopped := make(chan error, 1)
 	var exited time.Duration
@@ -205,6 +206,12 @@ func scale(ctx context.Context, cfg config, env *cluster.Env) (err error) {
 	}
 	fmt.Printf("  controlled shutdown (SIGTERM to broker %d at %s, leading %d of %d): it leads nothing on the others after %v: target ≤ %v: %s; its process exited after %v\n",
 		victimID, t0.Format("15:04:05.000"), leads[victimID], n, moved.Round(time.Millisecond), targetShutdown, holds(moved <= targetShutdown), exited.Round(time.Millisecond))
+	if at, ok := csAnswered(); ok {
+		fmt.Printf("    the controller answered its ControlledShutdown with nothing left (its log) after %v; from then until the others' Metadata showed it leading nothing: %v\n",
+			at.Sub(t0).Round(time.Millisecond), (moved - at.Sub(t0)).Round(time.Millisecond))
+	} else {
+		fmt.Println("    its log does not show a successful controlled shutdown")
+	}
 
 	return restarts(ctx, cfg, c, n, rf, victimID)
 }
