@@ -209,9 +209,18 @@ func run(ctx context.Context, cfg config) (res *results, err error) {
 				return res, fmt.Errorf("%s with %d brokers: %w\n%s", name, n, err, s.logs())
 			}
 		}
+		if n == 1 {
+			if err := runZeroCopy(ctx, cfg, env.Bin, env.Dir, env.ZKConnect, zeroCopySize, res); err != nil {
+				return res, err
+			}
+		}
 	}
 	return res, nil
 }
+
+// zeroCopySize is the record size of the zero-copy comparison: the
+// larger one, where the bytes moved, not the records, cost the CPU.
+const zeroCopySize = 1024
 
 func runSteps(ctx context.Context, cfg config, s *system, steps []step, res *results) error {
 	for _, st := range steps {

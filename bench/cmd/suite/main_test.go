@@ -43,10 +43,17 @@ func TestRun(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatal(err)
 	}
-	// 2 clusters × 2 sizes × 3 cases + 2 end-to-end cases.
+	// 2 clusters × 2 sizes × 3 cases + 2 end-to-end cases, and the
+	// zero-copy comparison's 2 (Gregor only).
 	cases := map[string]bool{}
 	for _, r := range got.Rows {
 		cases[r.Case] = true
+		if r.Metric == cpuPerGB {
+			if r.Gregor == nil || *r.Gregor <= 0 || r.Kfake != nil {
+				t.Errorf("%s, %s: gregor %v, kfake %v; want a positive figure for gregor only", r.Case, r.Metric, r.Gregor, r.Kfake)
+			}
+			continue
+		}
 		if r.Gregor == nil || r.Kfake == nil {
 			t.Errorf("%s, %s: gregor %v, kfake %v", r.Case, r.Metric, r.Gregor, r.Kfake)
 		}
@@ -54,11 +61,11 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s, %s: gregor %v, kfake %v", r.Case, r.Metric, *r.Gregor, *r.Kfake)
 		}
 	}
-	if len(cases) != 14 {
-		t.Errorf("%d cases in the table, want 14: %v", len(cases), cases)
+	if len(cases) != 16 {
+		t.Errorf("%d cases in the table, want 16: %v", len(cases), cases)
 	}
-	if len(got.Usage) != 28 {
-		t.Errorf("%d usage entries, want 28", len(got.Usage))
+	if len(got.Usage) != 30 {
+		t.Errorf("%d usage entries, want 30", len(got.Usage))
 	}
 	for _, u := range got.Usage {
 		if u.Usage.PeakRSSMiB <= 0 {
@@ -74,8 +81,8 @@ func TestRun(t *testing.T) {
 			}
 		}
 	}
-	if measured != 8 || len(got.Targets) != 10 {
-		t.Errorf("%d targets, %d measured; want 10, 8 measured", len(got.Targets), measured)
+	if measured != 9 || len(got.Targets) != 10 {
+		t.Errorf("%d targets, %d measured; want 10, 9 measured", len(got.Targets), measured)
 	}
 }
 
@@ -92,16 +99,19 @@ func TestEvaluate(t *testing.T) {
 		name      string
 		gregor    map[[2]string]float64
 		kfake     map[[2]string]float64
-		wantHolds []bool // in the order of the targets; the last two are never measured
+		zeroCopy  map[bool]float64 // CPU per GB with sendfile on and off
+		wantHolds []bool // in the order of the targets; the last one is never measured
 	}{
 		{"all hold",
 			map[[2]string]float64{{p1, "records/s"}: 120, {c1, "records/s"}: 240, {e1, "latency p99, ms"}: 2, {e3, "latency p99, ms"}: 5, {p3a, "records/s"}: 60, {p3b, "records/s"}: 100},
 			map[[2]string]float64{{p1, "records/s"}: 100, {c1, "records/s"}: 200},
-			[]bool{true, true, true, true, true}},
+			map[bool]float64{true: 0.6, false: 1},
+			[]bool{true, true, true, true, true, true}},
 		{"none holds",
 			map[[2]string]float64{{p1, "records/s"}: 119, {c1, "records/s"}: 100, {e1, "latency p99, ms"}: 2.01, {e3, "latency p99, ms"}: 5.5, {p3a, "records/s"}: 59, {p3b, "records/s"}: 100},
 			map[[2]string]float64{{p1, "records/s"}: 100, {c1, "records/s"}: 200},
-			[]bool{false, false, false, false, false}},
+			map[bool]float64{true: 0.61, false: 1},
+			[]bool{false, false, false, false, false, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newResults(cfg)
@@ -111,9 +121,12 @@ func TestEvaluate(t *testing.T) {
 			for k, v := range tc.kfake {
 				r.add(k[0], k[1], "kfake", v, higher)
 			}
+			for on, v := range tc.zeroCopy {
+				r.add(zeroCopyCase(zeroCopySize, on), cpuPerGB, "gregor", v, lower)
+			}
 			r.evaluate(cfg)
-			if len(r.Targets) != len(tc.wantHolds)+2 {
-				t.Fatalf("%d targets, want %d", len(r.Targets), len(tc.wantHolds)+2)
+			if len(r.Targets) != len(tc.wantHolds)+1 {
+				t.Fatalf("%d targets, want %d", len(r.Targets), len(tc.wantHolds)+1)
 			}
 			for i, want := range tc.wantHolds {
 				tg := r.Targets[i]

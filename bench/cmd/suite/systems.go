@@ -39,9 +39,10 @@ type system struct {
 }
 
 // startGregor starts n brokers on ZooKeeper at zkConnect (a chroot of
-// their own), in dir, and waits until they form a cluster.
-func startGregor(ctx context.Context, bin, dir, zkConnect string, n int) (*system, error) {
-	c, err := cluster.Start(ctx, bin, dir, zkConnect, n)
+// their own), in dir, with the extra key=value lines props, and waits
+// until they form a cluster.
+func startGregor(ctx context.Context, bin, dir, zkConnect string, n int, props ...string) (*system, error) {
+	c, err := cluster.Start(ctx, bin, dir, zkConnect, n, props...)
 	if err != nil {
 		return nil, err
 	}
