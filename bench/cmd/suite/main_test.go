@@ -100,7 +100,7 @@ func TestEvaluate(t *testing.T) {
 		gregor    map[[2]string]float64
 		kfake     map[[2]string]float64
 		zeroCopy  map[bool]float64 // CPU per GB with sendfile on and off
-		wantHolds []bool // in the order of the targets; the last one is never measured
+		wantHolds []bool           // in the order of the targets; the last one is never measured
 	}{
 		{"all hold",
 			map[[2]string]float64{{p1, "records/s"}: 120, {c1, "records/s"}: 240, {e1, "latency p99, ms"}: 2, {e3, "latency p99, ms"}: 5, {p3a, "records/s"}: 60, {p3b, "records/s"}: 100},
