@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gregor-broker/gregor/conf"
+	"github.com/sirupsen/logrus"
 )
 
 // startStoppable runs a broker until the returned stop is called (or the
@@ -20,7 +21,14 @@ func startStoppable(t *testing.T, cfg *conf.Config) (*Broker, func()) {
 // on the broker after New and before Run (to swap in test doubles).
 func startStoppableWith(t *testing.T, cfg *conf.Config, prepare func(*Broker)) (*Broker, func()) {
 	t.Helper()
-	b, err := New(cfg, discardLogger())
+	return startStoppableLogged(t, cfg, discardLogger(), prepare)
+}
+
+// startStoppableLogged is startStoppableWith with the broker logging to
+// log (a test can hook its lines).
+func startStoppableLogged(t *testing.T, cfg *conf.Config, log *logrus.Entry, prepare func(*Broker)) (*Broker, func()) {
+	t.Helper()
+	b, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -325,35 +325,8 @@ func TestShutdownWithoutZooKeeper(t *testing.T) {
 		log := logrus.New()
 		log.SetOutput(io.Discard)
 		log.AddHook(hooks[id])
-		b, err := New(cfg, logrus.NewEntry(log))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- b.Run(ctx) }()
-		stopped := false
-		stops[id] = func() {
-			if stopped {
-				return
-			}
-			stopped = true
-			cancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("broker stopped with %v", err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Errorf("broker did not stop within 60s")
-			}
-		}
-		t.Cleanup(stops[id])
-		select {
-		case <-b.Ready():
-		case err := <-done:
-			t.Fatalf("broker failed to start: %v", err)
-		}
+		b, stop := startStoppableLogged(t, cfg, logrus.NewEntry(log), nil)
+		stops[id] = stop
 		brokers[id] = b
 		seeds = append(seeds, b.Addrs()[0].String())
 	}
