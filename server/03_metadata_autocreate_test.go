@@ -113,13 +113,7 @@ func TestMetadataAutoCreatesTopics(t *testing.T) {
 // topic, it retries on LEADER_NOT_AVAILABLE until the controller has
 // brought the topic online, and the produce succeeds.
 func TestProduceAutoCreatesTopic(t *testing.T) {
-	_, seeds := startCluster(t, 3)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	waitForBrokers(t, admin, 3)
+	seeds, _ := startClusterWithAdmin(t, 3) // all three brokers seen: the topic spreads over them
 
 	const topic = "born-on-produce"
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation())

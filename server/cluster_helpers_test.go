@@ -26,6 +26,20 @@ func startCluster(t *testing.T, n int32) ([]*Broker, []string) {
 	return brokers, seeds
 }
 
+// startClusterWithAdmin starts n brokers and returns their addresses and
+// a franz-go client that has seen all of them, closed when the test ends.
+func startClusterWithAdmin(t *testing.T, n int32) ([]string, *kgo.Client) {
+	t.Helper()
+	_, seeds := startCluster(t, n)
+	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	waitForBrokers(t, admin, int(n))
+	return seeds, admin
+}
+
 // waitForBrokers waits until Metadata lists n live brokers, so that a topic
 // created next is assigned over all of them.
 func waitForBrokers(t *testing.T, cl *kgo.Client, n int) {

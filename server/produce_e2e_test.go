@@ -80,13 +80,7 @@ func TestProduceWithFranzGo(t *testing.T) {
 // that every record got an offset and the offsets of each partition run
 // 0..n-1 without gaps or repeats.
 func TestIdempotentProduceWithFranzGo(t *testing.T) {
-	_, seeds := startCluster(t, 3)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	waitForBrokers(t, admin, 3)
+	seeds, admin := startClusterWithAdmin(t, 3)
 	const topic = "idempotent"
 	createTopicAndWait(t, admin, topic, 3)
 
@@ -173,13 +167,7 @@ func TestIdempotentProduceWithFranzGo(t *testing.T) {
 // a wrong value, or a follower falling out of the ISR and acks=all
 // timing out.
 func TestProduceWithPooledFrames(t *testing.T) {
-	_, seeds := startCluster(t, 3)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	waitForBrokers(t, admin, 3)
+	seeds, admin := startClusterWithAdmin(t, 3)
 	const topic, partitions = "pooled", 6
 	createReplicatedTopic(t, admin, topic, partitions, 3)
 
