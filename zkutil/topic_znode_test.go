@@ -259,16 +259,7 @@ func TestSetPartitionStatesBatched(t *testing.T) {
 	}
 	// The first and third transactions went through whole; the second's
 	// 99 others were written one by one.
-	var whole []int
-	for _, n := range mzxids {
-		if n > 1 {
-			whole = append(whole, n)
-		}
-	}
-	slices.Sort(whole)
-	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(mzxids) != 2+stateWriteBatch-1 {
-		t.Errorf("transactions of more than one write: %v, %d distinct zxids; want %v and %d", whole, len(mzxids), want, 2+stateWriteBatch-1)
-	}
+	checkOneTransactionRedone(t, "write", mzxids, partitions)
 
 	// Another controller is elected: every write of the old one is fenced.
 	if err := c.DeleteController(ctx, e.Fence()); err != nil {
@@ -345,16 +336,7 @@ func TestCreatePartitionStatesBatched(t *testing.T) {
 		_, st, _ := c.get(ctx, partitionStatePath(r.TopicPartition))
 		czxids[st.Czxid]++
 	}
-	var whole []int
-	for _, n := range czxids {
-		if n > 1 {
-			whole = append(whole, n)
-		}
-	}
-	slices.Sort(whole)
-	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(czxids) != 2+stateWriteBatch-1 {
-		t.Errorf("transactions of more than one create: %v, %d distinct zxids; want %v and %d", whole, len(czxids), want, 2+stateWriteBatch-1)
-	}
+	checkOneTransactionRedone(t, "create", czxids, partitions)
 
 	if err := c.DeleteController(ctx, e.Fence()); err != nil {
 		t.Fatal(err)
@@ -369,5 +351,23 @@ func TestCreatePartitionStatesBatched(t *testing.T) {
 	}
 	if _, _, err := c.PartitionState(ctx, TopicPartition{"u", 0}); !errors.Is(err, ErrNoNode) {
 		t.Errorf("after the fenced batch: %v, want ErrNoNode", err)
+	}
+}
+
+// checkOneTransactionRedone checks the zxids of partitions writes (how
+// many znodes each zxid wrote) made in three transactions of which the
+// second was redone one write at a time: the first and third show as one
+// zxid each for their partitions, the second's writes as a zxid apiece.
+func checkOneTransactionRedone(t *testing.T, what string, zxids map[int64]int, partitions int) {
+	t.Helper()
+	var whole []int
+	for _, n := range zxids {
+		if n > 1 {
+			whole = append(whole, n)
+		}
+	}
+	slices.Sort(whole)
+	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(zxids) != 2+stateWriteBatch-1 {
+		t.Errorf("transactions of more than one %s: %v, %d distinct zxids; want %v and %d", what, whole, len(zxids), want, 2+stateWriteBatch-1)
 	}
 }
