@@ -91,6 +91,9 @@ type produceResult struct {
 	message string
 	info    logstore.AppendInfo
 	done    bool // answered before the append (code set)
+	// appended and hwMoved say what the append changed, for the wake-ups
+	// made once every partition of the request is appended.
+	appended, hwMoved bool
 }
 
 func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kmsg.Response)) error {
@@ -109,6 +112,7 @@ func (h *handlers) handleProduce(_ context.Context, r *request, respond func(kms
 		for _, res := range results {
 			h.appendPartition(res, req.Version, req.Acks, internalAllowed)
 		}
+		h.wakeAfterAppends(results)
 	}
 
 	failed := 0
@@ -276,11 +280,24 @@ func (h *handlers) appendPartition(res *produceResult, version, acks int16, inte
 		return
 	}
 	res.info = info
-	if !info.Duplicate {
-		h.onAppend(tp) // wake follower fetches waiting for this partition
-	}
-	if hwMoved {
-		h.onHighWatermark(tp)
+	res.appended, res.hwMoved = !info.Duplicate, hwMoved
+}
+
+// wakeAfterAppends wakes what waits on the partitions a request appended
+// to, once all of them are appended, as Kafka 2.8's ReplicaManager does
+// through its action queue: a follower's fetch parked on several of them
+// then answers with every partition's new records in one response, instead
+// of completing on the first append with that partition alone and needing
+// another round trip (and the acks=all produce with it) for the rest.
+func (h *handlers) wakeAfterAppends(results []*produceResult) {
+	for _, res := range results {
+		tp := logstore.TopicPartition{Topic: res.topic, Partition: res.partition}
+		if res.appended {
+			h.onAppend(tp) // follower fetches waiting for this partition
+		}
+		if res.hwMoved {
+			h.onHighWatermark(tp)
+		}
 	}
 }
 

@@ -71,7 +71,11 @@ func newFetchPurgatory() *purgatory[logstore.TopicPartition] {
 // it, so the move, not the append, is what makes bytes readable (with the
 // leader alone in the ISR the two coincide). It must be called with no lock
 // held that a fetch's read takes (Partition.mu, the log's locks), since a
-// completed fetch reads and responds on the calling goroutine.
+// completed fetch reads and responds on the calling goroutine. A request
+// that appends to several partitions calls it once all of them are
+// appended (handlers.wakeAfterAppends), as Kafka's action queue does: a
+// follower fetch woken by the first append would answer without the
+// others' records, and cost a round trip more.
 func (h *handlers) onAppend(tp logstore.TopicPartition) {
 	if h.fetches != nil {
 		h.fetches.checkAndComplete(tp)

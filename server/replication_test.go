@@ -594,3 +594,45 @@ func TestFetchMaxWait(t *testing.T) {
 		}
 	}
 }
+
+// A produce to several partitions wakes a follower's fetch parked on them
+// only once every partition is appended (Kafka's action queue), so the
+// follower gets all of the request's records in one response. Woken by the
+// first append, the fetch answered with that partition alone and the
+// follower needed another round trip, and the acks=all produce with it.
+func TestFollowerFetchWokenAfterEveryAppendOfAProduce(t *testing.T) {
+	h, _, _, _ := replicationHandlers(t, 1, 1, 2)
+	if codes := h.replicas.becomeLeaderOrFollower(0, []kmsg.LeaderAndISRRequestTopicPartition{
+		leaderAndISRState("orders", 1, 1, 5, 1, 2),
+	}, nil); codes[orders1] != 0 {
+		t.Fatalf("become leader of %s: code %d", orders1, codes[orders1])
+	}
+	fetch := fetchReq(11, at(orders0, 0), at(orders1, 0))
+	fetch.ReplicaID = 2
+	fetch.MaxWaitMillis = 10_000
+	parked := callAsync(t, h, fetch)
+	select {
+	case r := <-parked:
+		t.Fatalf("the follower's fetch answered before any append: %+v", r)
+	default:
+	}
+
+	req := produceReq(1, 10*time.Second, 3)
+	rp := req.Topics[0].Partitions[0]
+	rp.Partition = 1
+	req.Topics[0].Partitions = append(req.Topics[0].Partitions, rp)
+	for _, p := range awaitResponse(t, callAsync(t, h, req)).(*kmsg.ProduceResponse).Topics[0].Partitions {
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce to partition %d: code %d", p.Partition, p.ErrorCode)
+		}
+	}
+	got := fetchPartitions(awaitResponse(t, parked))
+	if len(got) != 2 {
+		t.Fatalf("%d partitions answered, want 2", len(got))
+	}
+	for _, p := range got {
+		if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+			t.Errorf("partition %d: code %d, %d record bytes; want the produced batch", p.Partition, p.ErrorCode, len(p.RecordBatches))
+		}
+	}
+}
