@@ -55,8 +55,9 @@ fuzz:
 # Last, the side-by-side suite (bench/cmd/suite): Gregor with one and three
 # brokers against kfake with one and three, the same franz-go workloads
 # (BENCH_SUITE_RECORDS records per produce case), one table with the ratios
-# and the targets of issue 6, also written to bin/bench-suite.json.
-# BENCH_SUITE_FLAGS=-quick makes it a smoke run of about 15 s.
+# and the targets of issue 6, also written to bin/bench-suite.json; it also
+# compares the broker CPU per GB consumed with gregor.fetch.zero.copy on and
+# off. BENCH_SUITE_FLAGS=-quick makes it a smoke run of about 15 s.
 # Then the memory and scale figures (bench/cmd/scale): one broker holding
 # BENCH_SCALE_MEM_BYTES over 1,000 partitions, its RSS after a fetch of
 # every partition (issue 6 asks for 10 GiB: BENCH_SCALE_MEM_BYTES=10737418240
@@ -64,7 +65,8 @@ fuzz:
 # three brokers with BENCH_SCALE_PARTITIONS partitions at RF 3: creation,
 # controller failover, controlled shutdown, clean restart and a restart
 # after kill -9 with 1 GiB unflushed (about 2 min for 2,000 partitions; see
-# docs/BENCHMARKS.md for why 10,000 at RF 3 exceeds the descriptor limit).
+# docs/BENCHMARKS.md for why 10,000 at RF 3 exceeds the descriptor limit:
+# the command raises RLIMIT_NOFILE to 100,000 for the brokers when it may).
 BENCHTIME ?= 1s
 BENCH_RECORDS ?= 1000000
 BENCH_RF_RECORDS ?= 300000
