@@ -96,17 +96,7 @@ func TestPartitionStates(t *testing.T) {
 	c := testClient(t)
 	ctx := testContext(t)
 	const partitions = 25
-	a := TopicAssignment{Partitions: map[int32][]int32{}}
-	for p := range int32(partitions) {
-		a.Partitions[p] = []int32{1, 2, 3}
-	}
-	if err := c.CreateTopic(ctx, "t", a); err != nil {
-		t.Fatal(err)
-	}
-	e, err := c.RegisterController(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := topicsWithController(t, c, partitions, "t")
 	var writes []PartitionStateWrite
 	var tps []TopicPartition
 	for p := range int32(partitions) {
@@ -212,17 +202,7 @@ func TestSetPartitionStatesBatched(t *testing.T) {
 	ctx := testContext(t)
 	const partitions = 2*stateWriteBatch + 50
 	const conflicting = stateWriteBatch + 30 // in the second transaction
-	a := TopicAssignment{Partitions: map[int32][]int32{}}
-	for p := range int32(partitions) {
-		a.Partitions[p] = []int32{1, 2, 3}
-	}
-	if err := c.CreateTopic(ctx, "t", a); err != nil {
-		t.Fatal(err)
-	}
-	e, err := c.RegisterController(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := topicsWithController(t, c, partitions, "t")
 	var writes []PartitionStateWrite
 	for p := range int32(partitions) {
 		writes = append(writes, PartitionStateWrite{TopicPartition: TopicPartition{"t", p},
@@ -293,19 +273,7 @@ func TestCreatePartitionStatesBatched(t *testing.T) {
 	ctx := testContext(t)
 	const partitions = 2*stateWriteBatch + 50
 	const existing = stateWriteBatch + 30 // in the second transaction
-	a := TopicAssignment{Partitions: map[int32][]int32{}}
-	for p := range int32(partitions) {
-		a.Partitions[p] = []int32{1, 2, 3}
-	}
-	for _, topic := range []string{"t", "u"} {
-		if err := c.CreateTopic(ctx, topic, a); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e, err := c.RegisterController(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := topicsWithController(t, c, partitions, "t", "u")
 	writes := func(topic string) []PartitionStateWrite {
 		var ws []PartitionStateWrite
 		for p := range int32(partitions) {
@@ -370,4 +338,26 @@ func checkOneTransactionRedone(t *testing.T, what string, zxids map[int64]int, p
 	if want := []int{partitions - 2*stateWriteBatch, stateWriteBatch}; !slices.Equal(whole, want) || len(zxids) != 2+stateWriteBatch-1 {
 		t.Errorf("transactions of more than one %s: %v, %d distinct zxids; want %v and %d", what, whole, len(zxids), want, 2+stateWriteBatch-1)
 	}
+}
+
+// topicsWithController creates the topics, each with partitions
+// partitions on brokers 1, 2 and 3, and registers broker 1 as the
+// controller through c, whose election it returns.
+func topicsWithController(t *testing.T, c *Client, partitions int32, topics ...string) Election {
+	t.Helper()
+	ctx := testContext(t)
+	a := TopicAssignment{Partitions: map[int32][]int32{}}
+	for p := range partitions {
+		a.Partitions[p] = []int32{1, 2, 3}
+	}
+	for _, topic := range topics {
+		if err := c.CreateTopic(ctx, topic, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := c.RegisterController(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
