@@ -337,17 +337,7 @@ func TestShutdownWithoutZooKeeper(t *testing.T) {
 	defer cl.Close()
 	waitForBrokers(t, cl, 2)
 	// A replicated topic, so that both brokers lead and follow.
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "replicated", 1, 2
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 10000
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	resp, err := req.RequestWith(ctx, cl)
-	cancel()
-	if err != nil || resp.Topics[0].ErrorCode != 0 {
-		t.Fatalf("create topic: %+v %v", resp, err)
-	}
+	createReplicatedTopic(t, cl, "replicated", 1, 2)
 	waitForISR(t, cl, "replicated", "ISR of 2", func(p kmsg.MetadataResponseTopicPartition) bool { return len(p.ISR) == 2 })
 	_, controllerID, _ := partitionMetadata(t, cl, "replicated")
 	if controllerID != 1 && controllerID != 2 {
