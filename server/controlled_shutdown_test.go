@@ -339,10 +339,12 @@ func TestShutdownWithoutZooKeeper(t *testing.T) {
 	// A replicated topic, so that both brokers lead and follow.
 	createReplicatedTopic(t, cl, "replicated", 1, 2)
 	waitForISR(t, cl, "replicated", "ISR of 2", func(p kmsg.MetadataResponseTopicPartition) bool { return len(p.ISR) == 2 })
-	_, controllerID, _ := partitionMetadata(t, cl, "replicated")
-	if controllerID != 1 && controllerID != 2 {
-		t.Fatalf("controller %d", controllerID)
-	}
+	var controllerID int32
+	waitFor(t, "Metadata naming the controller", func() bool {
+		_, id, ok := partitionMetadata(t, cl, "replicated")
+		controllerID = id
+		return ok && (id == 1 || id == 2)
+	})
 	if err := srv.Kill(); err != nil {
 		t.Fatal(err)
 	}
